@@ -1,0 +1,24 @@
+"""Errors that rainset raises for bad files, environments and review files.
+
+Wrong arguments to library functions raise ``ValueError``; problems with what is on disk (or
+missing from the machine) raise a :class:`RainsetError` subclass whose message names the file
+and says what to do. The command line turns these into one-line messages with exit code 1.
+"""
+
+from __future__ import annotations
+
+
+class RainsetError(Exception):
+    """Base class of every error rainset reports to a user as a one-line message."""
+
+
+class InputError(RainsetError):
+    """An input file or folder is missing, unreadable, empty, truncated or inconsistent."""
+
+
+class FormatError(RainsetError):
+    """A dataset on disk does not follow the rainset format."""
+
+
+class ReviewFileError(RainsetError):
+    """A review decisions file is malformed or disagrees with the run."""

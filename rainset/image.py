@@ -1,0 +1,178 @@
+"""Read and write images, convert between uint8 and float32, RGB and luma; the shared rain mask.
+
+Images are ``(H, W, 3)`` RGB at this module's boundary; BGR exists only inside it (OpenCV).
+PNG may be 8 or 16 bit; JPEG is 8 bit. Every write is atomic.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from rainset.errors import InputError
+from rainset.fsutil import atomic_path
+
+#: File suffixes rainset treats as images (lower case).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+
+#: Default rain-mask threshold in 8-bit levels (~0.05 of full range): ARCHITECTURE.md sec. 2.
+MASK_THRESHOLD = 13
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """True when the file name has an image suffix rainset reads."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB.
+
+    Parameters
+    ----------
+    path : path to a PNG, JPEG or other OpenCV-readable image.
+
+    Returns
+    -------
+    image : (H, W, 3) uint8 or uint16 ndarray
+        RGB; grey images are repeated to three channels, alpha is dropped; 16-bit PNGs stay
+        uint16.
+
+    Raises
+    ------
+    InputError
+        The file is missing or cannot be decoded as an image.
+    """
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read image ({exc.strerror or exc}).") from None
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise InputError(f"{path}: not a readable image (empty, truncated or unknown format).")
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    else:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if img.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{path}: unsupported sample type {img.dtype} (want 8 or 16 bit).")
+    return np.ascontiguousarray(img)
+
+
+def write_image(
+    path: str | os.PathLike, image: np.ndarray, *, quality: int = 95, png_compression: int = 3
+) -> None:
+    """Write an RGB image atomically; the format follows the suffix (``.png``, ``.jpg``).
+
+    Parameters
+    ----------
+    path : destination; its folder is created.
+    image : (H, W, 3) or (H, W) uint8 ndarray, or uint16 for PNG.
+    quality : JPEG quality 1..100.
+    png_compression : PNG zlib level 0..9 (3 is fast and close to the smallest).
+    """
+    path = Path(path)
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"image must be (H, W, 3) or (H, W), got {image.shape}")
+    suffix = path.suffix.lower()
+    if image.dtype == np.uint16 and suffix != ".png":
+        raise ValueError(f"16-bit images can only be written as PNG, got {path.name}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"image must be uint8 or uint16, got {image.dtype}")
+    if suffix in (".jpg", ".jpeg"):
+        if not 1 <= quality <= 100:
+            raise ValueError(f"quality must be in 1..100, got {quality}")
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    elif suffix == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, int(png_compression)]
+    else:
+        params = []
+    bgr = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(suffix, bgr, params)
+    if not ok:
+        raise ValueError(f"OpenCV cannot encode {suffix!r} images ({path})")
+    with atomic_path(path) as tmp:
+        buf.tofile(tmp)
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """uint8 (or uint16) image to float32 in [0, 1]."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255.0)
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / np.float32(65535.0)
+    return image.astype(np.float32, copy=False)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """float image in [0, 1] to uint8 (rounded, clipped)."""
+    if image.dtype == np.uint8:
+        return image
+    return np.clip(np.rint(np.asarray(image, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def rgb_to_luma(rgb: np.ndarray) -> np.ndarray:
+    """Full-range BT.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B``, floored to uint8.
+
+    This is the luma the SPANet ground-truth vote uses (ARCHITECTURE.md sec. 2); it is not the
+    studio-range Y of :mod:`rainset.metrics`.
+
+    Parameters
+    ----------
+    rgb : (..., 3) uint8 ndarray
+
+    Returns
+    -------
+    luma : (...) uint8 ndarray
+    """
+    if rgb.shape[-1] != 3:
+        raise ValueError(f"rgb must end in a channel axis of 3, got {rgb.shape}")
+    # Integer arithmetic (weights x 1000) keeps the floor exact: float 0.299*R + ... can land a
+    # hair below an integer and floor one level low.
+    r = rgb[..., 0].astype(np.int32)
+    g = rgb[..., 1].astype(np.int32)
+    b = rgb[..., 2].astype(np.int32)
+    return ((299 * r + 587 * g + 114 * b) // 1000).astype(np.uint8)
+
+
+def rain_mask(
+    rainy: np.ndarray,
+    clean: np.ndarray,
+    *,
+    threshold: int = MASK_THRESHOLD,
+    mode: Literal["threshold", "any"] = "threshold",
+) -> np.ndarray:
+    """The one rain-mask definition every rainset pipeline uses.
+
+    Parameters
+    ----------
+    rainy, clean : (H, W, 3) uint8 ndarray
+    threshold : int
+        In 8-bit levels; a pixel is rain when ``max_c(rainy - clean) >= threshold``
+        (signed difference: rain only brightens).
+    mode : {"threshold", "any"}
+        ``"any"`` reproduces SPANet's released code: a pixel is rain when any channel differs
+        at all (``rainy != clean``), which marks 60-80 % of pixels on real footage.
+
+    Returns
+    -------
+    mask : (H, W) bool ndarray
+    """
+    if rainy.shape != clean.shape:
+        raise ValueError(f"rainy and clean must have one shape, got {rainy.shape} and {clean.shape}")
+    if rainy.ndim != 3 or rainy.shape[2] != 3:
+        raise ValueError(f"images must be (H, W, 3), got {rainy.shape}")
+    if mode == "any":
+        return np.any(rainy != clean, axis=2)
+    if mode != "threshold":
+        raise ValueError(f"mode must be 'threshold' or 'any', got {mode!r}")
+    if not 1 <= int(threshold) <= 255:
+        raise ValueError(f"threshold must be in 1..255 levels, got {threshold}")
+    diff = rainy.astype(np.int16) - clean.astype(np.int16)
+    return diff.max(axis=2) >= int(threshold)

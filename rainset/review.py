@@ -1,0 +1,295 @@
+"""Human review of ground-truth candidates: decisions, the decisions file, the auto score.
+
+A *candidate* is one clean image proposed for one window of one scene from N frames. A
+reviewer answers with a :class:`Decision`: ``accept``, ``more`` (add frames: N grows by the
+density step) or ``reject`` (the window is dropped, with the reason kept). Every decision is
+stored in ``review.json`` in the output folder the moment it is made, so an interrupted run
+resumes without asking any question twice and a second run with the same file reproduces the
+dataset without asking (ARCHITECTURE.md sec. 3).
+
+Front ends here are the non-interactive ones (accept, auto, file); the terminal prompt lives in
+the command line, which owns the terminal.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import cv2
+import numpy as np
+
+from rainset.errors import ReviewFileError
+from rainset.fsutil import atomic_write_text
+from rainset.image import MASK_THRESHOLD
+
+log = logging.getLogger(__name__)
+
+Action = Literal["accept", "more", "reject"]
+ACTIONS: tuple[str, ...] = ("accept", "more", "reject")
+REVIEW_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One proposed clean image: scene, window, N frames, the image and where its sheet is."""
+
+    scene: str
+    window: int
+    n_frames: int
+    clean: np.ndarray
+    preview: Path | None = None
+    score: float | None = None
+    can_grow: bool = True
+    grow_limit: str = ""
+    info: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return decision_key(self.scene, self.window, self.n_frames)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str = ""
+    by: str = "user"
+
+
+def decision_key(scene: str, window: int, n_frames: int) -> str:
+    """The stable key of one question: ``scene/w<window>/n<N>``."""
+    return f"{scene}/w{window:02d}/n{n_frames}"
+
+
+class Reviewer(Protocol):
+    def __call__(self, candidate: Candidate) -> Decision: ...
+
+
+class ReviewLog:
+    """Decisions stored in a JSON file, written atomically after every decision.
+
+    Parameters
+    ----------
+    path : the review file (``OUT/review.json``).
+    params : the options that produced the candidates; a file made with other options is
+        refused, since its answers were about other images.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, params: dict):
+        self.path = Path(path)
+        self.params = params
+        self.decisions: dict[str, dict] = {}
+        if self.path.exists():
+            data = _load(self.path)
+            if data.get("params") != params:
+                raise ReviewFileError(
+                    f"{self.path} was written for other options ({_diff(data.get('params'), params)}); "
+                    "use another output folder or delete the file to start the review over."
+                )
+            self.decisions = data["decisions"]
+
+    def get(self, key: str) -> Decision | None:
+        d = self.decisions.get(key)
+        return None if d is None else Decision(d["action"], d.get("reason", ""), d.get("by", "user"))
+
+    def record(self, candidate: Candidate, decision: Decision) -> None:
+        self.decisions[candidate.key] = {
+            "scene": candidate.scene,
+            "window": candidate.window,
+            "n_frames": candidate.n_frames,
+            "action": decision.action,
+            "reason": decision.reason,
+            "by": decision.by,
+            "score": candidate.score,
+            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        self.save()
+
+    def save(self) -> None:
+        body = {"version": REVIEW_VERSION, "params": self.params, "decisions": self.decisions}
+        atomic_write_text(self.path, json.dumps(body, indent=1, sort_keys=True) + "\n")
+
+
+def _diff(old: dict | None, new: dict) -> str:
+    if not isinstance(old, dict):
+        return "no options recorded"
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:4]) or "same"
+
+
+def _load(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReviewFileError(f"{path}: not a readable review file ({exc}).") from None
+    if not isinstance(data, dict) or not isinstance(data.get("decisions"), dict):
+        raise ReviewFileError(f"{path}: not a rainset review file (no 'decisions' object).")
+    for key, d in data["decisions"].items():
+        if not isinstance(d, dict) or d.get("action") not in ACTIONS:
+            raise ReviewFileError(
+                f"{path}: decision {key!r} has no valid action (expected one of {', '.join(ACTIONS)})."
+            )
+    return data
+
+
+def accept_reviewer(candidate: Candidate) -> Decision:
+    """Batch mode: accept the first candidate of every window."""
+    return Decision("accept", by="accept")
+
+
+def auto_reviewer(threshold: float) -> Callable[[Candidate], Decision]:
+    """Accept when the residual-rain score is at most ``threshold``, else ask for more frames.
+
+    At the frame cap a candidate still above the threshold is rejected (its reason says so).
+    """
+
+    def review(candidate: Candidate) -> Decision:
+        if candidate.score is None:
+            raise ValueError("auto review needs candidates with a score")
+        if candidate.score <= threshold:
+            return Decision("accept", f"score {candidate.score:.3f} <= {threshold:g}", by="auto")
+        if candidate.can_grow:
+            return Decision("more", f"score {candidate.score:.3f} > {threshold:g}", by="auto")
+        return Decision(
+            "reject",
+            f"score {candidate.score:.3f} > {threshold:g} with no frames left to add ({candidate.grow_limit})",
+            by="auto",
+        )
+
+    return review
+
+
+def file_reviewer(path: str | os.PathLike) -> Callable[[Candidate], Decision]:
+    """Replay decisions from a review file written by an earlier run."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReviewFileError(f"{path}: decisions file not found.")
+    decisions = _load(path)["decisions"]
+
+    def review(candidate: Candidate) -> Decision:
+        d = decisions.get(candidate.key)
+        if d is None:
+            raise ReviewFileError(
+                f"{path} has no decision for {candidate.key} (scene {candidate.scene}, window "
+                f"{candidate.window}, {candidate.n_frames} frames)."
+            )
+        return Decision(d["action"], d.get("reason", ""), by="file")
+
+    return review
+
+
+# --- no-reference residual-rain score -------------------------------------------------------
+
+
+def split_half_score(
+    frames: np.ndarray,
+    estimate: Callable[[np.ndarray], np.ndarray],
+    *,
+    threshold: int = MASK_THRESHOLD,
+) -> float:
+    """Residual-rain score: disagreement between estimates from the odd and the even frames.
+
+    Where rain survives in a clean estimate, it survives differently in two estimates made from
+    disjoint halves of the window; where the background was recovered, both agree up to noise.
+    The score is the percentage of pixels whose two half-estimates differ by at least
+    ``threshold`` levels in some channel (the rain-mask threshold). It falls as N grows and
+    rises with rain density; ``docs/groundtruth.md`` shows it ranks candidates as the true
+    error does on composites with known clean images.
+
+    Parameters
+    ----------
+    frames : (T, H, W, 3) uint8 ndarray, T >= 4
+    estimate : function from a frame stack to an (H, W, 3) uint8 clean image
+
+    Returns
+    -------
+    score : float
+        Percent of pixels, 0..100.
+    """
+    if frames.ndim != 4 or frames.shape[0] < 4:
+        raise ValueError(f"frames must be (T>=4, H, W, 3), got {frames.shape}")
+    a = estimate(frames[0::2]).astype(np.int16)
+    b = estimate(frames[1::2]).astype(np.int16)
+    disagree = np.abs(a - b).max(axis=2) >= threshold
+    return float(100.0 * disagree.mean())
+
+
+# --- preview sheet --------------------------------------------------------------------------
+
+
+def _label(img: np.ndarray, text: str) -> np.ndarray:
+    out = img.copy()
+    scale = max(0.4, img.shape[1] / 900)
+    thick = max(1, round(scale * 2))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    cv2.rectangle(out, (0, 0), (tw + 8, th + base + 8), (0, 0, 0), -1)
+    cv2.putText(out, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick)
+    return out
+
+
+def preview_sheet(
+    rainy: np.ndarray,
+    clean: np.ndarray,
+    *,
+    title: str = "",
+    gain: float = 4.0,
+    panel_width: int = 640,
+) -> np.ndarray:
+    """A review sheet: rainy | clean | amplified difference on top, zoomed crops below.
+
+    The zoomed crops (2x, nearest neighbour) show the quarter-size region where the rainy frame
+    and the clean image differ most, so surviving streaks are easy to see.
+
+    Parameters
+    ----------
+    rainy, clean : (H, W, 3) uint8 ndarray
+    gain : amplification of |rainy - clean| in the difference panel.
+
+    Returns
+    -------
+    sheet : (H', W', 3) uint8 ndarray
+    """
+    if rainy.shape != clean.shape:
+        raise ValueError(f"rainy and clean must have one shape, got {rainy.shape} and {clean.shape}")
+    h, w = clean.shape[:2]
+    diff = np.abs(rainy.astype(np.int16) - clean.astype(np.int16)).max(axis=2)
+    amp = np.clip(diff.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    amp = np.repeat(amp[:, :, None], 3, axis=2)
+    scale = min(1.0, panel_width / w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+
+    def fit(img):
+        return cv2.resize(img, size, interpolation=cv2.INTER_AREA) if scale < 1 else img
+
+    top = np.concatenate(
+        [_label(fit(rainy), "rainy"), _label(fit(clean), "clean"), _label(fit(amp), f"|diff| x{gain:g}")],
+        axis=1,
+    )
+    # Quarter-size crop around the largest local difference.
+    ch, cw = max(1, h // 4), max(1, w // 4)
+    box = cv2.boxFilter(diff.astype(np.float32), -1, (cw, ch), normalize=True)
+    y, x = np.unravel_index(int(np.argmax(box)), box.shape)
+    y0 = int(np.clip(y - ch // 2, 0, h - ch))
+    x0 = int(np.clip(x - cw // 2, 0, w - cw))
+    zoom = max(1, min(4, round(top.shape[1] / 2 / cw)))
+    crops = [
+        cv2.resize(img[y0 : y0 + ch, x0 : x0 + cw], (cw * zoom, ch * zoom), interpolation=cv2.INTER_NEAREST)
+        for img in (rainy, clean)
+    ]
+    bottom = np.concatenate(
+        [_label(crops[0], f"rainy zoom x{zoom}"), _label(crops[1], f"clean zoom x{zoom}")], axis=1
+    )
+    width = max(top.shape[1], bottom.shape[1])
+    pad = lambda img: np.pad(img, ((0, 0), (0, width - img.shape[1]), (0, 0)))  # noqa: E731
+    rows = [pad(top), pad(bottom)]
+    if title:
+        band = np.zeros((36, width, 3), np.uint8)
+        cv2.putText(band, title, (8, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
+        rows.insert(0, band)
+    return np.ascontiguousarray(np.concatenate(rows, axis=0))

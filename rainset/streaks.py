@@ -1,0 +1,268 @@
+"""Streak geometry: the motion-blur streak kernel, splatting streaks, direction kernels and labels.
+
+Angles follow the package convention: ``theta`` in degrees from vertical, 0 = a streak falling
+straight down the image, positive = the streak's top leans right on screen (the rain falls
+down and to the left). In image coordinates (x right, y down) the streak's axis points along
+``u = (sin theta, -cos theta)`` from its centre towards its top.
+
+The kernel
+----------
+A streak is what one small drop leaves during the exposure: a point moving along a segment of
+length ``L`` (pixels) at angle ``theta``, blurred by an isotropic Gaussian of standard deviation
+``sigma`` (the paper's Gaussian-blur radius, in pixels) and integrated over each square pixel.
+The Gaussian-by-box integral is separable in x and y, so for ``n`` evenly spaced points
+``s_j`` along the segment the kernel is exactly ::
+
+    K[r, c] = 1/n  sum_j  Y_j[r] X_j[c],
+    X_j[c] = Phi((c + 1/2 - s_j u_x) / sigma) - Phi((c - 1/2 - s_j u_x) / sigma)
+
+(``Phi`` the normal CDF, ``Y_j`` likewise with ``u_y``): one matrix product. Its second
+moments are exact whatever the angle: ``sigma^2 + 1/12`` across the streak (the pixel box has
+variance 1/12 along *every* direction) and ``L^2 (1 - 1/n^2) / 12 + sigma^2 + 1/12`` along it,
+so width does not depend on angle, the principal axis is the requested angle, and the length
+``sqrt(12 (lambda_max - lambda_min))`` is the requested ``L`` (``n`` >= 10 points per pixel of
+length). A rotated line drawn into a grid (OpenCV's ``line``, albumentations' ``RandomRain``)
+has none of these properties.
+
+Two normalisations: :func:`streak_kernel` sums to 1 (energy); :func:`peak_kernel` divides by the
+kernel's maximum instead, so one impulse of amplitude ``a`` renders a streak whose brightest
+pixel is exactly ``a`` whatever ``L``, ``sigma`` and ``theta`` are (the *peak-normalisation
+factor* is ``1 / K.max()``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+#: Points per pixel of streak length in the kernel's quadrature (10: length error < 0.5 %).
+POINTS_PER_PIXEL = 10
+
+#: Rendering drops kernel entries below this fraction of the peak (< 0.25 of an 8-bit level
+#: for the brightest streak); the kernel functions themselves keep every entry.
+SPLAT_FLOOR = 1.0 / 1024.0
+
+#: Bins of the rain-direction dataset's labels (UDRDR, Sec. 3.1): 0, 10, ..., 170 degrees.
+DIRECTION_BINS = 18
+
+
+def streak_axis(theta: float) -> tuple[float, float]:
+    """Unit vector ``(u_x, u_y)`` in image coordinates from a streak's centre to its top."""
+    t = math.radians(theta)
+    return math.sin(t), -math.cos(t)
+
+
+def streak_kernel(theta: float, length: float, sigma: float) -> np.ndarray:
+    """The pixel-integrated motion-blur streak kernel, summing to 1.
+
+    Parameters
+    ----------
+    theta : float
+        Degrees from vertical; positive = top leans right on screen.
+    length : float
+        Segment length in pixels (>= 0; 0 gives a single blurred drop).
+    sigma : float
+        Gaussian standard deviation in pixels (>= 0; 0 = only the pixel box).
+
+    Returns
+    -------
+    kernel : (2 hy + 1, 2 hx + 1) float64 ndarray
+        Centred on the middle pixel (the segment's midpoint), non-negative, sums to 1.
+    """
+    if not (math.isfinite(theta) and math.isfinite(length) and math.isfinite(sigma)):
+        raise ValueError(f"theta, length, sigma must be finite, got {theta}, {length}, {sigma}")
+    if length < 0 or sigma < 0:
+        raise ValueError(f"length and sigma must be >= 0, got length={length}, sigma={sigma}")
+    ux, uy = streak_axis(theta)
+    n = max(1, math.ceil(length * POINTS_PER_PIXEL))
+    s = (np.arange(n) + 0.5) / n * length - length / 2.0
+    # Gaussian tails beyond 4 sigma and the half-pixel box set the margin.
+    hx = math.ceil(length / 2.0 * abs(ux) + 4.0 * sigma + 1.0)
+    hy = math.ceil(length / 2.0 * abs(uy) + 4.0 * sigma + 1.0)
+    xs = _box_gauss(np.arange(-hx, hx + 1), s * ux, sigma)  # (n, 2hx+1)
+    ys = _box_gauss(np.arange(-hy, hy + 1), s * uy, sigma)  # (n, 2hy+1)
+    k = ys.T @ xs
+    return k / k.sum()
+
+
+def _box_gauss(centres: np.ndarray, offsets: np.ndarray, sigma: float) -> np.ndarray:
+    """Integral over pixel [c - 1/2, c + 1/2] of a Gaussian centred at each offset."""
+    hi = centres[None, :] + 0.5 - offsets[:, None]
+    lo = centres[None, :] - 0.5 - offsets[:, None]
+    if sigma == 0:
+        return ((lo <= 0) & (hi > 0)).astype(np.float64)
+    return ndtr(hi / sigma) - ndtr(lo / sigma)
+
+
+def peak_kernel(theta: float, length: float, sigma: float) -> np.ndarray:
+    """:func:`streak_kernel` scaled so its maximum is 1 (an impulse ``a`` peaks at ``a``)."""
+    k = streak_kernel(theta, length, sigma)
+    return k / k.max()
+
+
+def kernel_moments(kernel: np.ndarray) -> tuple[float, float, float]:
+    """Principal-axis angle and widths of a kernel from its intensity-weighted second moments.
+
+    Parameters
+    ----------
+    kernel : (h, w) float ndarray, non-negative
+
+    Returns
+    -------
+    theta : float
+        Angle of the major axis in the package convention (degrees from vertical, positive =
+        top leans right), in (-90, 90].
+    major, minor : float
+        Standard deviations along and across the major axis, in pixels.
+    """
+    k = np.asarray(kernel, np.float64)
+    total = k.sum()
+    if k.ndim != 2 or total <= 0:
+        raise ValueError(f"kernel must be a non-negative 2-D array with a positive sum, got {k.shape}")
+    yy, xx = np.mgrid[: k.shape[0], : k.shape[1]].astype(np.float64)
+    mx, my = (k * xx).sum() / total, (k * yy).sum() / total
+    dx, dy = xx - mx, yy - my
+    cov = np.array(
+        [[(k * dx * dx).sum(), (k * dx * dy).sum()], [(k * dx * dy).sum(), (k * dy * dy).sum()]]
+    ) / total
+    evals, evecs = np.linalg.eigh(cov)
+    vx, vy = evecs[:, 1]
+    if vy > 0 or (vy == 0 and vx < 0):  # point the axis towards the streak's top (y up)
+        vx, vy = -vx, -vy
+    theta = math.degrees(math.atan2(vx, -vy))
+    if theta <= -90.0:
+        theta += 180.0
+    return theta, math.sqrt(max(evals[1], 0.0)), math.sqrt(max(evals[0], 0.0))
+
+
+@dataclass(frozen=True)
+class SparseKernel:
+    """A peak-normalised kernel as flat offsets and values, for splatting (entries >= floor)."""
+
+    dy: np.ndarray  # (K,) int64
+    dx: np.ndarray  # (K,) int64
+    values: np.ndarray  # (K,) float64
+    half: tuple[int, int]  # (hy, hx): how far a streak reaches from its centre pixel
+
+
+def sparse_peak_kernel(theta: float, length: float, sigma: float) -> SparseKernel:
+    """:func:`peak_kernel` without its negligible entries (below :data:`SPLAT_FLOOR`)."""
+    k = peak_kernel(theta, length, sigma)
+    hy, hx = k.shape[0] // 2, k.shape[1] // 2
+    rows, cols = np.nonzero(k >= SPLAT_FLOOR)
+    return SparseKernel(rows - hy, cols - hx, k[rows, cols], (hy, hx))
+
+
+def splat(
+    shape: tuple[int, int], centres: np.ndarray, amplitudes: np.ndarray, kernel: SparseKernel
+) -> np.ndarray:
+    """Sum of kernels placed at integer centres: a sparse convolution, vectorised.
+
+    Parameters
+    ----------
+    shape : (H, W) of the output.
+    centres : (N, 2) int ndarray
+        (row, col) of each streak's centre pixel; centres outside the image are fine (their
+        streaks are clipped at the border, so streaks enter from the edges).
+    amplitudes : (N,) float ndarray
+        Peak value of each streak.
+    kernel : from :func:`sparse_peak_kernel`.
+
+    Returns
+    -------
+    layer : (H, W) float64 ndarray
+    """
+    h, w = shape
+    rows = centres[:, 0, None] + kernel.dy[None, :]
+    cols = centres[:, 1, None] + kernel.dx[None, :]
+    vals = amplitudes[:, None] * kernel.values[None, :]
+    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    flat = rows[inside] * w + cols[inside]
+    return np.bincount(flat, weights=vals[inside], minlength=h * w).reshape(h, w)
+
+
+def direction_angle(theta: float) -> float:
+    """The rain-direction dataset's angle for our ``theta``: ``(90 - theta) mod 180``.
+
+    Its public labels put 0 degrees pointing right and count counter-clockwise on screen, so a
+    vertical streak is 90 and a streak whose top leans right by 15 degrees is 75.
+    """
+    return (90.0 - theta) % 180.0
+
+
+def direction_class(theta: float) -> tuple[int, list[tuple[int, float]]]:
+    """The 18-bin direction class of ``theta`` and its soft label.
+
+    Bin ``i`` is centred on ``10 i`` degrees of :func:`direction_angle` (circular: 175 sits
+    between bins 17 and 0).
+
+    Returns
+    -------
+    hard : int
+        The nearest bin; on an exact tie (the paper's +-15 degrees land on 75 and 105, half-way
+        between two bins) the bin nearer to vertical (90 degrees) wins, so +-15 map to 80 / 100
+        symmetrically.
+    soft : list of (bin, weight)
+        Linear interpolation between the two nearest bins (one entry when the angle is a bin
+        centre); weights sum to 1.
+    """
+    phi = direction_angle(theta)
+    pos = phi / 10.0
+    lo = math.floor(pos + 1e-9)
+    frac = pos - lo
+    lo_bin, hi_bin = lo % DIRECTION_BINS, (lo + 1) % DIRECTION_BINS
+    if frac < 1e-9:
+        return lo_bin, [(lo_bin, 1.0)]
+    soft = [(lo_bin, round(1.0 - frac, 6)), (hi_bin, round(frac, 6))]
+    if abs(frac - 0.5) < 1e-9:
+        hard = lo_bin if abs(10.0 * lo - 90.0) < abs(10.0 * (lo + 1) - 90.0) else hi_bin
+    else:
+        hard = lo_bin if frac < 0.5 else hi_bin
+    return hard, soft
+
+
+def direction_kernels(n: int = DIRECTION_BINS, size: int = 5) -> np.ndarray:
+    """Directional first-difference kernels for the rain-direction regulariser (UDRDR Sec. 3.1).
+
+    Kernel ``i`` differentiates along the direction ``180 i / n`` degrees (0 = pointing right,
+    counter-clockwise on screen, as :func:`direction_angle`). Each samples the image at points
+    ``+-t`` pixels along that direction (t = 1 .. size // 2) with bilinear weights; it is
+    scaled so that on a linear ramp ``f(p) = g . p`` it returns the directional derivative
+    ``g . d`` exactly. With ``size=3`` at 0 and 90 degrees it is the central difference along x
+    and -y. For a streak with class ``c`` use kernel ``c`` (parallel) and ``(c + n/2) % n``
+    (perpendicular).
+
+    The kernels are for cross-correlation (``cv2.filter2D``, ``torch.nn.functional.conv2d``).
+
+    Returns
+    -------
+    kernels : (n, size, size) float32 ndarray
+        Each sums to 0 and is antisymmetric about the centre.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if size < 3 or size % 2 == 0:
+        raise ValueError(f"size must be odd and >= 3, got {size}")
+    m = size // 2
+    out = np.zeros((n, size, size), np.float64)
+    for i in range(n):
+        a = math.radians(180.0 * i / n)
+        dx, dy = math.cos(a), -math.sin(a)  # counter-clockwise on screen: y points down
+        for t in range(1, m + 1):
+            for sign in (1.0, -1.0):
+                _bilinear_add(out[i], m + sign * t * dx, m + sign * t * dy, sign * t)
+        # Response to the ramp g . p along d is sum_t 2 t^2 (g . d); normalise it to g . d.
+        out[i] /= 2.0 * sum(t * t for t in range(1, m + 1))
+    return out.astype(np.float32)
+
+
+def _bilinear_add(k: np.ndarray, x: float, y: float, weight: float) -> None:
+    x0, y0 = math.floor(x + 1e-12), math.floor(y + 1e-12)
+    fx, fy = x - x0, y - y0
+    for yy, wy in ((y0, 1.0 - fy), (y0 + 1, fy)):
+        for xx, wx in ((x0, 1.0 - fx), (x0 + 1, fx)):
+            if wx * wy > 1e-12:
+                k[yy, xx] += weight * wx * wy

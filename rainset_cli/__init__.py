@@ -1,0 +1,1 @@
+"""rainset's command line: thin click commands over the :mod:`rainset` library."""

@@ -1,0 +1,3 @@
+from rainset_cli.main import cli
+
+cli(prog_name="rainset")

@@ -1,0 +1,292 @@
+"""``rainset build-gt`` and ``rainset demo``: clean ground truth from real rain video."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from rainset_cli.common import console, err_console, quiet, say
+
+_DENSITIES = ("sparse", "normal", "dense")
+
+
+def _parse_start(value: str) -> tuple[float, bool]:
+    """'120' -> frame 120; '4.5s' or '1:02.5' -> seconds."""
+    v = value.strip()
+    if re.fullmatch(r"\d+", v):
+        return int(v), False
+    m = re.fullmatch(r"(\d+(?:\.\d*)?)s", v)
+    if m:
+        return float(m.group(1)), True
+    m = re.fullmatch(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)", v)
+    if m:
+        h, mnt, s = m.groups()
+        return int(h or 0) * 3600 + int(mnt) * 60 + float(s), True
+    raise click.BadParameter(
+        f"{value!r} is neither a frame index (120) nor a time (4.5s, 1:02.5)", param_hint="--start"
+    )
+
+
+def _parse_crop(value: str | None) -> tuple[int, int, int, int] | None:
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        x, y, w, h = (int(p) for p in parts)
+    except ValueError:
+        raise click.BadParameter(f"expected x,y,w,h in pixels, got {value!r}", param_hint="--crop") from None
+    if x < 0 or y < 0 or w < 8 or h < 8:
+        raise click.BadParameter(f"expected x,y >= 0 and w,h >= 8, got {value!r}", param_hint="--crop")
+    return x, y, w, h
+
+
+def _parse_mask(value: str) -> tuple[int, str]:
+    if value == "any":
+        return 13, "any"
+    try:
+        t = int(value)
+    except ValueError:
+        raise click.BadParameter(f"expected levels 1..255 or 'any', got {value!r}", param_hint="--mask-threshold") from None
+    if not 1 <= t <= 255:
+        raise click.BadParameter(f"expected levels 1..255 or 'any', got {value!r}", param_hint="--mask-threshold")
+    return t, "threshold"
+
+
+def prompt_reviewer(open_viewer: bool):
+    """The terminal front end: shows where the preview is and asks accept / more / reject."""
+    from rainset.review import Decision
+
+    def review(c) -> Decision:
+        err_console.print(
+            f"\n[bold]{c.scene}[/] window {c.window}: clean image from [bold]{c.n_frames}[/] frames"
+            + (f", residual-rain score {c.score:.2f} %" if c.score is not None else "")
+            + (f", light drift {100 * c.info['drift']:.0f} %" if c.info.get("drift", 0) > 0.1 else "")
+        )
+        err_console.print(f"preview: {c.preview}")
+        if open_viewer and c.preview:
+            click.launch(str(c.preview))
+        grow = "[m]ore frames, " if c.can_grow else ""
+        while True:
+            answer = click.prompt(
+                f"[a]ccept, {grow}[r]eject, [o]pen preview", default="a", err=True, show_default=True
+            ).strip().lower()
+            if answer in ("a", "accept"):
+                return Decision("accept")
+            if answer in ("m", "more"):
+                if c.can_grow:
+                    return Decision("more")
+                err_console.print(f"Cannot add frames: this window is already at {c.grow_limit}. Accept or reject.")
+                continue
+            if answer in ("r", "reject"):
+                reason = click.prompt("reason", default="", err=True, show_default=False)
+                return Decision("reject", reason)
+            if answer in ("o", "open"):
+                click.launch(str(c.preview))
+                continue
+            err_console.print(f"Unknown answer {answer!r}.")
+
+    return review
+
+
+@click.command("build-gt")
+@click.argument("inputs", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), help="Output dataset folder.  [required unless --example]")
+@click.option("--density", type=click.Choice(_DENSITIES), default="normal", show_default=True,
+              help="Rain density: starts at 20/100/200 frames, grows by 10/20/50.")
+@click.option("--frames", "n_frames", type=click.IntRange(2), help="Start with this many frames instead of the density's.")
+@click.option("--max-frames", type=click.IntRange(2), default=300, show_default=True, help="Cap on frames per window.")
+@click.option("--start", default="0", show_default=True, help="First frame (120) or time (4.5s, 1:02.5).")
+@click.option("--windows", type=click.IntRange(1), default=1, show_default=True, help="Clean images per video, from successive windows.")
+@click.option("--every", type=click.FloatRange(min=0, min_open=True), help="Start a window every SECONDS (instead of back to back).")
+@click.option("--crop", help="Crop x,y,w,h (pixels) before estimating.")
+@click.option("--select", type=click.Choice(["luma", "rgb"]), default="luma", show_default=True,
+              help="Percentile vote on luma (the released notebook) or over all RGB channels.")
+@click.option("--method", type=click.Choice(["spa", "robust"]), default="spa", show_default=True,
+              help="spa: the paper's percentile; robust: rain-rejecting mean (less noise).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--mask-threshold", default="13", show_default=True, help="Rain mask: levels (1..255) or 'any' (SPANet's code).")
+@click.option("--write", type=click.Choice(["all", "clean"]), default="all", show_default=True,
+              help="all: rainy frames, masks and clean images; clean: clean images and previews only.")
+@click.option("--review", type=click.Choice(["prompt", "accept", "auto", "file"]),
+              help="Who decides: terminal prompt (default on a terminal), accept all, auto score, or a decisions file.")
+@click.option("--decisions", type=click.Path(dir_okay=False, path_type=Path), help="Decisions file for --review file.")
+@click.option("--auto-threshold", type=click.FloatRange(min=0), default=None,
+              help="--review auto accepts at or under this residual-rain score (percent of pixels).  [default: 0.5]")
+@click.option("--open", "open_viewer", is_flag=True, help="Open each preview sheet with the system viewer.")
+@click.option("--allow-motion", is_flag=True, help="Estimate even when the camera moves (results blur).")
+@click.option("--max-shift", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Largest camera shift (px) counted as static.")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Inputs processed in parallel (batch review modes).")
+@click.option("--format", "image_format", type=click.Choice(["png", "jpg"]), default="png", show_default=True)
+@click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True)
+@click.option("--test-scenes", default="", help="Comma-separated scenes for the test split (else a stable hash of the scene id).")
+@click.option("--example", is_flag=True, help="Run on the bundled example clip (see `rainset demo`).")
+def build_gt(inputs, out, density, n_frames, max_frames, start, windows, every, crop, select, method, device,
+             mask_threshold, write, review, decisions, auto_threshold, open_viewer, allow_motion, max_shift,
+             workers, image_format, jpeg_quality, test_scenes, example):
+    """Build clean ground truth from rain videos shot by a static camera (SPANet, CVPR 2019).
+
+    Each INPUT (video file or frame folder) is one scene. Per window the clean image is each
+    pixel's percentile p_hat, chosen by vote so it crosses most pixels' temporal-mode ranges;
+    a reviewer accepts it, asks for more frames, or rejects the window.
+    """
+    from rainset.buildgt import AUTO_THRESHOLD, BuildOptions
+
+    if example:
+        ctx = click.get_current_context()
+        ctx.invoke(demo, out=out or Path("rainset-demo"))
+        return
+    if not inputs:
+        raise click.UsageError("give at least one video or frame folder (or --example).")
+    if out is None:
+        raise click.BadParameter("an output folder is required", param_hint="-o/--out")
+    start_v, start_s = _parse_start(start)
+    mask_t, mask_mode = _parse_mask(mask_threshold)
+    if review is None:
+        if not sys.stdin.isatty():
+            raise click.BadParameter(
+                "no terminal to ask in: choose --review accept, auto or file", param_hint="--review"
+            )
+        review = "prompt"
+    if review == "file" and decisions is None:
+        raise click.BadParameter("--review file needs --decisions FILE", param_hint="--decisions")
+    if auto_threshold is not None and review != "auto":
+        raise click.BadParameter("only used with --review auto", param_hint="--auto-threshold")
+    if workers > 1 and review == "prompt":
+        raise click.BadParameter("--workers > 1 needs a batch review mode (accept, auto, file)", param_hint="--workers")
+    try:
+        opts = BuildOptions(
+            density=density, frames=n_frames, max_frames=max_frames, start=start_v, start_seconds=start_s,
+            windows=windows, every=every, crop=_parse_crop(crop), select=select, method=method,
+            mask_threshold=mask_t, mask_mode=mask_mode, write=write, allow_motion=allow_motion,
+            max_shift=max_shift, score=(review == "auto"),
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    run_build(
+        inputs, out, opts, review=review, decisions=decisions,
+        auto_threshold=AUTO_THRESHOLD if auto_threshold is None else auto_threshold,
+        open_viewer=open_viewer, device=device, workers=workers, image_format=image_format,
+        jpeg_quality=jpeg_quality, test_scenes=tuple(s for s in test_scenes.split(",") if s),
+    )
+
+
+def run_build(inputs, out, opts, *, review, decisions=None, auto_threshold=0.5, open_viewer=False,
+              device="cpu", workers=1, image_format="png", jpeg_quality=95, test_scenes=(),
+              source_note=""):
+    """Run build-gt over several inputs and print a summary; returns the summary rows."""
+    from rainset.dataset import DatasetWriter, SplitRule
+
+    from rainset.buildgt import scene_ids
+    from rainset.review import ReviewLog, accept_reviewer, auto_reviewer, file_reviewer
+
+    if review == "prompt":
+        reviewer = prompt_reviewer(open_viewer)
+    elif review == "accept":
+        reviewer = accept_reviewer
+    elif review == "auto":
+        reviewer = auto_reviewer(auto_threshold)
+    else:
+        reviewer = file_reviewer(decisions)
+    scenes = scene_ids(inputs)
+    params = opts.params()
+    review_log = ReviewLog(out / "review.json", params=params)
+    rows: list[dict] = []
+    failures: list[str] = []
+    with DatasetWriter(
+        out, kind="paired", params=params, split_rule=SplitRule(test_scenes=test_scenes),
+        image_format=image_format, jpeg_quality=jpeg_quality, tool="rainset build-gt",
+    ) as writer:
+        if workers > 1 and len(inputs) > 1:
+            from rainset.buildgt import build_parallel
+
+            events = build_parallel(list(zip(inputs, scenes)), writer, review_log, reviewer, opts,
+                                    device=device, workers=workers, source_note=source_note)
+            _consume(events, rows, failures)
+        else:
+            from rainset.buildgt import build_scene
+            from rainset.errors import InputError
+
+            for src, scene in zip(inputs, scenes):
+                try:
+                    _consume(build_scene(src, writer, review_log, reviewer, opts, scene=scene,
+                                         device=device, source_note=source_note), rows, failures)
+                except InputError as exc:
+                    if len(inputs) == 1:
+                        raise
+                    failures.append(str(exc))
+                    err_console.print(f"[red]skipped[/] {scene}: {exc}")
+    _summary(rows, out)
+    if failures:
+        err_console.print(f"{len(failures)} input(s) failed; the others were written to {out}.")
+        sys.exit(1)
+    return rows
+
+
+def _consume(events, rows, failures):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err_console, disable=quiet() or not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task("build-gt", total=None)
+        for ev in events:
+            if ev.kind == "note":
+                say(f"[yellow]note[/] {ev.scene}: {ev.message}")
+            elif ev.kind == "frames":
+                bar.update(task, description=f"{ev.scene} w{ev.window:02d}: estimating from {ev.count} frames")
+            elif ev.kind == "decision":
+                rows.append({"scene": ev.scene, "window": ev.window, "n": ev.count, "decision": ev.message})
+                if ev.message == "reject":
+                    say(f"{ev.scene} w{ev.window:02d}: rejected at N={ev.count}")
+            elif ev.kind == "written":
+                say(f"{ev.scene} w{ev.window:02d}: accepted at N={ev.count}, written")
+            elif ev.kind == "failed":
+                failures.append(ev.message)
+                err_console.print(f"[red]skipped[/] {ev.scene}: {ev.message}")
+
+
+def _summary(rows, out: Path) -> None:
+    from rich.table import Table
+
+    final: dict[tuple, dict] = {}
+    for r in rows:
+        final[(r["scene"], r["window"])] = r
+    if quiet():
+        return
+    table = Table("scene", "window", "frames", "decision", title=f"build-gt -> {out}")
+    for (scene, w), r in sorted(final.items()):
+        table.add_row(scene, f"w{w:02d}", str(r["n"]), r["decision"])
+    console.print(table)
+
+
+@click.command()
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("rainset-demo"),
+              show_default=True, help="Output folder (the clip, the dataset, the previews).")
+@click.option("--frames", "n_frames", type=click.IntRange(10), default=60, show_default=True, help="Frames in the example clip.")
+@click.option("--photo", default="coffee", show_default=True, help="scikit-image bundled photo to use as the clean scene.")
+def demo(out: Path, n_frames: int, photo: str) -> None:
+    """Build ground truth from a bundled example: a static rainy H.264 clip made offline from a
+    scikit-image photo and rainset's own rain, then build-gt with --review accept, and PSNR of
+    the result against the known clean photo."""
+    from rainset.demo import make_example_clip
+
+    from rainset.buildgt import BuildOptions
+    from rainset.image import read_image
+    from rainset.metrics import psnr
+
+    clip, clean = make_example_clip(out / "example.mp4", n_frames=n_frames, photo=photo)
+    say(f"example clip: {clip} ({n_frames} frames, H.264)")
+    opts = BuildOptions(density="sparse", frames=n_frames, max_frames=n_frames)
+    dataset = out / "dataset"
+    run_build([clip], dataset, opts, review="accept", source_note=f"rainset demo: scikit-image '{photo}' (CC0) + synthetic rain")
+    result = read_image(next((dataset / "clean").rglob("*.png")))
+    one = read_image(next((dataset / "rain").rglob("*.png")))
+    console.print(
+        f"clean image: {dataset / 'clean'}  PSNR vs the true photo: [bold]{psnr(result, clean):.2f} dB[/] "
+        f"(one rainy frame: {psnr(one, clean):.2f} dB)"
+    )
+
+
+commands = [build_gt, demo]
