@@ -1,0 +1,124 @@
+"""SPANet, the spatial attentive deraining network (SPANet seed, Sec. 4), in pure PyTorch.
+
+Layout, as measured from the released code and checkpoint (width 32, every convolution
+bias-free):
+
+- ``conv_in``: 3x3 conv 3 -> 32, ReLU;
+- 17 bottleneck residual blocks (1x1 -> ReLU -> 3x3 dilation 2 -> ReLU -> 1x1):
+  blocks 1-3 and 16-17 give ``relu(block(x) + x)``; blocks 4-15 (four spatial attentive blocks
+  of three) give ``relu(block(x) * A_k + x)``, where ``A_k`` is a fresh attention map that the
+  one shared spatial attentive module (SAM) computes from the input of SAB ``k``;
+- ``conv_out``: 3x3 conv 32 -> 3, the derained image (no skip from the input).
+
+SAM: 3x3 conv -> IRNN (four directions) -> 3x3 conv 128 -> 32 -> IRNN -> 3x3 conv 128 -> 32 ->
+ReLU -> 1x1 conv 32 -> 1 -> sigmoid.
+
+The released code also builds a "direction attention" branch in the SAM (7,012 parameters)
+whose outputs are computed and then discarded; it is left out here, so this model has 276,704
+parameters where the released checkpoint has 283,716.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rainset.train.irnn import IRNN, Method
+
+__all__ = ["SPANet", "SpatialAttentiveModule", "Bottleneck", "count_parameters"]
+
+WIDTH = 32
+N_BLOCKS = 17
+# 1-based block numbers scaled by attention: four SABs of three SARBs (Fig. 5).
+ATTENTIVE_BLOCKS = range(4, 16)
+
+
+def _conv(cin: int, cout: int, k: int, *, dilation: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, padding=dilation * (k // 2), dilation=dilation, bias=False)
+
+
+class Bottleneck(nn.Module):
+    """1x1 -> ReLU -> 3x3 (dilation 2) -> ReLU -> 1x1; the residual branch of a block."""
+
+    def __init__(self, width: int = WIDTH) -> None:
+        super().__init__()
+        self.conv1 = _conv(width, width, 1)
+        self.conv2 = _conv(width, width, 3, dilation=2)
+        self.conv3 = _conv(width, width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv1(x))
+        x = torch.relu(self.conv2(x))
+        return self.conv3(x)
+
+
+class SpatialAttentiveModule(nn.Module):
+    """Two rounds of four-direction IRNN to one attention map in (0, 1).
+
+    Parameters
+    ----------
+    width : int
+        Feature channels C.
+    irnn_method : {"auto", "loop", "sweep", "scan"}
+        IRNN implementation (:func:`rainset.train.irnn.irnn`).
+    """
+
+    def __init__(self, width: int = WIDTH, *, irnn_method: Method = "auto") -> None:
+        super().__init__()
+        self.conv_in = _conv(width, width, 3)
+        self.irnn1 = IRNN(width, method=irnn_method)
+        self.conv1 = _conv(4 * width, width, 3)
+        self.irnn2 = IRNN(width, method=irnn_method)
+        self.conv2 = _conv(4 * width, width, 3)
+        self.conv_out = _conv(width, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) features -> (B, 1, H, W) attention map."""
+        x = self.irnn1(self.conv_in(x))
+        x = self.irnn2(self.conv1(x))
+        x = torch.relu(self.conv2(x))
+        return torch.sigmoid(self.conv_out(x))
+
+
+class SPANet(nn.Module):
+    """The spatial attentive deraining network.
+
+    Parameters
+    ----------
+    irnn_method : {"auto", "loop", "sweep", "scan"}
+        IRNN implementation; every choice computes the same function.
+
+    Notes
+    -----
+    ``forward(x)`` takes ``(B, 3, H, W)`` float images in [0, 1] (any H, W: the network is fully
+    convolutional with stride 1) and returns ``(derained, attention)``: the ``(B, 3, H, W)``
+    output (not clipped) and the four attention maps, each ``(B, 1, H, W)``; the first one is
+    supervised by the rain mask.
+    """
+
+    def __init__(self, *, irnn_method: Method = "auto") -> None:
+        super().__init__()
+        self.conv_in = _conv(3, WIDTH, 3)
+        self.blocks = nn.ModuleList(Bottleneck(WIDTH) for _ in range(N_BLOCKS))
+        # One SAM whose weights all four SABs share (the paper's best variant, Table 4, B_f).
+        self.sam = SpatialAttentiveModule(WIDTH, irnn_method=irnn_method)
+        self.conv_out = _conv(WIDTH, 3, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        out = torch.relu(self.conv_in(x))
+        maps: list[torch.Tensor] = []
+        attention = None
+        for number, block in enumerate(self.blocks, start=1):
+            if number in ATTENTIVE_BLOCKS:
+                if (number - ATTENTIVE_BLOCKS.start) % 3 == 0:
+                    attention = self.sam(out)
+                    maps.append(attention)
+                out = torch.relu(block(out) * attention + out)
+            else:
+                out = torch.relu(block(out) + out)
+        return self.conv_out(out), maps
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars (276,704 for :class:`SPANet`)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

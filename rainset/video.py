@@ -1,0 +1,730 @@
+"""Frames in: decode video files, frame folders and image lists into RGB uint8 frames.
+
+Every pipeline reads its input through this module. A *source* is one of
+
+- a video file (anything the FFmpeg inside PyAV decodes: mp4, mov, avi, mkv, webm, ...),
+- a folder of frames (image files in natural order, ``frame2`` before ``frame10``; files that
+  are not images, such as ``Thumbs.db``, are skipped with a log line),
+- an explicit list or tuple of image paths (read in the order given); a single image path
+  counts as a one-image list.
+
+Frames come out as ``(H, W, 3) uint8`` RGB with the video's rotation metadata applied exactly
+once (PyAV reports it as ``frame.rotation`` but does not rotate the pixels itself); stacks are
+``(T, H, W, 3)``. Videos are decoded sequentially with FFmpeg's threading: ranges by index or by
+time skip the colour conversion of unwanted frames but never seek, so they stay exact on
+variable-frame-rate footage. Missing, empty, truncated or undecodable inputs raise
+:class:`~rainset.errors.InputError` with one sentence naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+import cv2
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from rainset.errors import InputError
+from rainset.fsutil import atomic_path
+from rainset.image import IMAGE_SUFFIXES, is_image_path, read_image
+
+logger = logging.getLogger(__name__)
+
+#: File suffixes rainset treats as video files (lower case); any file FFmpeg opens is tried.
+VIDEO_SUFFIXES = frozenset(
+    {
+        ".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".mts",
+        ".m2ts", ".wmv", ".flv", ".3gp", ".ogv", ".mxf", ".y4m",
+    }
+)  # fmt: skip
+
+#: A video path, a folder of frames, or an explicit list of image paths.
+Source = str | os.PathLike | Sequence[str | os.PathLike]
+
+# Timestamps are compared with this slack (seconds) so that a float such as 0.1 selects the
+# frame stamped exactly 1/10 s although float(0.1) is a hair above it.
+_TIME_EPS = 1e-6
+
+# Common sample-entry / fourcc tags, for naming a codec that has no decoder here.
+_FOURCC_CODECS = {
+    "avc1": "h264", "avc3": "h264", "hvc1": "hevc", "hev1": "hevc", "dvh1": "hevc",
+    "av01": "av1", "vp09": "vp9", "vp08": "vp8", "evc1": "evc", "vvc1": "vvc", "vvi1": "vvc",
+    "apch": "prores", "apcn": "prores", "apcs": "prores", "apco": "prores", "ap4h": "prores",
+    "mp4v": "mpeg4", "jpeg": "mjpeg", "mjpg": "mjpeg",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe` learns about a source.
+
+    Attributes
+    ----------
+    path : the video file, the folder, or (for a list) its first image.
+    kind : ``"video"``, ``"folder"`` or ``"list"``.
+    frame_count : exact when ``counted``; otherwise the container's declared count (or
+        duration x fps when it declares none; 0 when unknown). For folders and lists it is the
+        number of image files.
+    fps : average frame rate; ``None`` for folders and lists.
+    width, height : display size in pixels, i.e. after applying ``rotation``.
+    rotation : 0, 90, 180 or 270, degrees counter-clockwise that frames are turned for display
+        (FFmpeg's display-matrix convention, as ``VideoFrame.rotation``); always applied by
+        :func:`iter_frames`.
+    codec : FFmpeg codec name (``"h264"``, ``"hevc"``, ...); ``None`` for images.
+    duration : seconds, from the container; ``None`` for images or when unknown.
+    counted : True when ``frame_count`` came from decoding (or reading) every frame.
+    """
+
+    path: Path
+    kind: Literal["video", "folder", "list"]
+    frame_count: int
+    fps: float | None
+    width: int
+    height: int
+    rotation: int
+    codec: str | None
+    duration: float | None
+    counted: bool
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    kind: Literal["video", "folder", "list"]
+    path: Path
+    files: tuple[Path, ...] = ()
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def _natural_key(name: str) -> tuple:
+    parts = re.split(r"(\d+)", name)
+    key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p.casefold()) for p in parts)
+    return (key, name)
+
+
+def list_frame_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files of a frame folder in natural order (``frame2`` before ``frame10``).
+
+    Parameters
+    ----------
+    folder : a folder holding one image per frame (not searched recursively).
+
+    Returns
+    -------
+    files : list of Path
+        Image files (by suffix, see :data:`rainset.image.IMAGE_SUFFIXES`). Entries that are not
+        images -- ``Thumbs.db``, ``.DS_Store``, macOS ``._*`` companions, sub-folders -- are
+        skipped and named in one log line. May be empty.
+
+    Raises
+    ------
+    InputError
+        ``folder`` does not exist or is not a folder.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputError(f"{folder}: no such folder.")
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder of frames.")
+    files, skipped = [], []
+    for entry in folder.iterdir():
+        if entry.name.startswith(".") or not entry.is_file() or not is_image_path(entry):
+            skipped.append(entry.name)
+        else:
+            files.append(entry)
+    if skipped:
+        skipped.sort(key=_natural_key)
+        shown = ", ".join(skipped[:5]) + (
+            f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        )
+        logger.info(
+            "%s: skipped %d entries that are not image files: %s", folder, len(skipped), shown
+        )
+    files.sort(key=lambda p: _natural_key(p.name))
+    return files
+
+
+def _resolve(source: Source) -> _Resolved:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{path}: no such file or folder.")
+        if path.is_dir():
+            files = list_frame_files(path)
+            if not files:
+                raise InputError(f"{path}: the folder holds no image files ({_suffix_hint()}).")
+            return _Resolved("folder", path, tuple(files))
+        if is_image_path(path):
+            return _Resolved("list", path, (path,))
+        return _Resolved("video", path)
+    if isinstance(source, Sequence) and not isinstance(source, (bytes, bytearray)):
+        files = tuple(Path(p) for p in source)
+        if not files:
+            raise ValueError("source must name at least one image, got an empty list")
+        for f in files:
+            if not f.is_file():
+                raise InputError(f"{f}: no such image file.")
+        return _Resolved("list", files[0], files)
+    raise ValueError(f"source must be a path or a list of image paths, got {type(source).__name__}")
+
+
+def _suffix_hint() -> str:
+    return "looked for " + ", ".join(sorted(IMAGE_SUFFIXES))
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def _image_frames(files: Sequence[Path]) -> Iterator[np.ndarray]:
+    """Read images as (H, W, 3) uint8 RGB, requiring one size throughout."""
+    first: Path | None = None
+    shape = None
+    for f in files:
+        img = read_image(f)
+        if img.dtype == np.uint16:
+            img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        if shape is None:
+            first, shape = f, img.shape
+        elif img.shape != shape:
+            raise InputError(
+                f"{f}: frame size {img.shape[1]}x{img.shape[0]} differs from "
+                f"{shape[1]}x{shape[0]} of {first.name}; all frames must have one size."
+            )
+        yield img
+
+
+# ----------------------------------------------------------------------------- video files
+
+
+def _sniff_container(path: Path) -> str | None:
+    """Name the container family from magic bytes, or None."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        return "MP4/MOV"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "Matroska/WebM"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    return None
+
+
+def _mp4_top_boxes(path: Path) -> list[tuple[bytes, int, int]]:
+    """(type, offset, size) of the top-level boxes of an ISO-BMFF file (stops at damage)."""
+    boxes = []
+    size_total = path.stat().st_size
+    with open(path, "rb") as f:
+        pos = 0
+        while pos + 8 <= size_total and len(boxes) < 10_000:
+            f.seek(pos)
+            hdr = f.read(16)
+            size, kind = int.from_bytes(hdr[:4], "big"), hdr[4:8]
+            if size == 1 and len(hdr) == 16:
+                size = int.from_bytes(hdr[8:16], "big")
+            elif size == 0:
+                size = size_total - pos
+            if size < 8:
+                break
+            boxes.append((kind, pos, size))
+            pos += size
+    return boxes
+
+
+def _sniff_codec_tag(path: Path) -> str | None:
+    """The video codec's tag as the container stores it (fourcc / Matroska CodecID), or None.
+
+    PyAV offers no codec name for a stream without a decoder, so this reads the container.
+    """
+    try:
+        family = _sniff_container(path)
+        if family == "MP4/MOV":
+            moov = next((b for b in _mp4_top_boxes(path) if b[0] == b"moov"), None)
+            if moov is None or moov[2] > 256 << 20:
+                return None
+            with open(path, "rb") as f:
+                f.seek(moov[1])
+                data = f.read(moov[2])
+            for trak in data.split(b"trak")[1:]:
+                h = trak.find(b"hdlr")
+                s = trak.find(b"stsd")
+                if h >= 0 and s >= 0 and trak[h + 12 : h + 16] == b"vide":
+                    return trak[s + 16 : s + 20].decode("latin-1")
+        elif family == "Matroska/WebM":
+            with open(path, "rb") as f:
+                data = f.read(1 << 20)
+            m = re.search(rb"V_[A-Z0-9][A-Za-z0-9/_.\-]{1,40}", data)
+            return m.group().decode("ascii") if m else None
+        elif family == "AVI":
+            with open(path, "rb") as f:
+                data = f.read(1 << 16)
+            i = data.find(b"strh")
+            if i >= 0 and data[i + 8 : i + 12] == b"vids":
+                return data[i + 12 : i + 16].decode("latin-1")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _no_decoder_error(path: Path) -> InputError:
+    tag = _sniff_codec_tag(path)
+    if tag is None:
+        what = "its video codec"
+    elif tag.lower() in _FOURCC_CODECS:
+        what = f"its video codec {_FOURCC_CODECS[tag.lower()]} (tag {tag!r})"
+    else:
+        what = f"its video codec {tag!r}"
+    return InputError(
+        f"{path}: the FFmpeg inside PyAV {av.__version__} has no decoder for {what}; "
+        "convert it first (e.g. ffmpeg -i IN -c:v libx264 -crf 18 OUT.mp4)."
+    )
+
+
+def _open_error(path: Path, exc: Exception) -> InputError:
+    reason = getattr(exc, "strerror", None) or str(exc)
+    family = _sniff_container(path)
+    if family == "MP4/MOV":
+        kinds = {b[0] for b in _mp4_top_boxes(path)}
+        if b"moov" not in kinds:
+            return InputError(
+                f"{path}: truncated or corrupt MP4/MOV: its moov header (the frame index) is "
+                "missing, as when a recording is cut off before it is finalised."
+            )
+    if family is not None:
+        return InputError(
+            f"{path}: truncated or corrupt {family} file: FFmpeg cannot read its header ({reason})."
+        )
+    return InputError(f"{path}: not a video file FFmpeg can read ({reason}).")
+
+
+def _truncated(path: Path, after: int, detail: str = "") -> InputError:
+    return InputError(
+        f"{path}: truncated or corrupt video: decoding stops after frame {after}{detail}."
+    )
+
+
+def _open_video(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes), not a video.")
+    try:
+        container = av.open(str(path), "r")
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise _open_error(path, exc) from None
+    if not container.streams.video:
+        container.close()
+        raise InputError(f"{path}: holds no video stream.")
+    stream = container.streams.video[0]
+    if stream.codec_context is None:
+        container.close()
+        raise _no_decoder_error(path)
+    stream.thread_type = "AUTO"  # frame and slice threads (PyAV's default is slice only)
+    return container, stream
+
+
+def _stream_fps(stream) -> float | None:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return float(rate)
+    return None
+
+
+def _stream_duration(stream, container) -> float | None:
+    """Seconds of the video stream: its own duration, Matroska's DURATION tag, or (only when
+    the container holds nothing else, since audio may run longer) the container's."""
+    if stream.duration is not None and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    m = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d*)?)", (tag or "").strip())
+    if m:
+        return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
+    if container.duration is not None and len(container.streams) == 1:
+        return container.duration / 1_000_000
+    return None
+
+
+def _rotation_of(frame, path: Path) -> int:
+    raw = frame.rotation
+    rot = int(round(raw / 90.0)) * 90 % 360
+    if abs(raw - round(raw / 90.0) * 90) > 1:
+        logger.warning("%s: rotation %d degrees is not a multiple of 90; using %d", path, raw, rot)
+    return rot
+
+
+def _rotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn a frame ``rotation`` degrees counter-clockwise (as ``np.rot90(rgb, rotation // 90)``)."""
+    if rotation == 90:
+        return cv2.rotate(rgb, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    if rotation == 180:
+        return cv2.rotate(rgb, cv2.ROTATE_180)
+    if rotation == 270:
+        return cv2.rotate(rgb, cv2.ROTATE_90_CLOCKWISE)
+    return rgb
+
+
+def _index_data_end(stream) -> int:
+    """End offset of the last sample the demuxer's index lists (0 without an index)."""
+    return max((e.pos + e.size for e in stream.index_entries if e.pos >= 0), default=0)
+
+
+def _index_present(stream, size: int) -> tuple[int, int]:
+    """(indexed samples that lie wholly inside a file of ``size`` bytes, indexed samples)."""
+    entries = [e for e in stream.index_entries if e.pos >= 0]
+    return sum(e.pos + e.size <= size for e in entries), len(entries)
+
+
+def _decoded(path: Path) -> Iterator[tuple[int, float | None, object, int]]:
+    """Open and decode a video sequentially; see :func:`_decode_stream`."""
+    container, stream = _open_video(path)
+    with container:
+        yield from _decode_stream(path, container, stream)
+
+
+def _decode_stream(path, container, stream) -> Iterator[tuple[int, float | None, object, int]]:
+    """Yield (index, seconds, av.VideoFrame, rotation) for every frame, in order.
+
+    After the last frame, checks that the file was complete and raises InputError otherwise.
+    Closing the generator early (a range that ends before the video does) skips that check.
+    """
+    tb = float(stream.time_base) if stream.time_base else None
+    t0 = stream.start_time or 0
+    fps = _stream_fps(stream)
+    k, end_t, rot = 0, None, None
+    try:
+        for frame in container.decode(stream):
+            if frame.pts is not None and tb is not None:
+                t = (frame.pts - t0) * tb
+                dur = frame.duration * tb if frame.duration else (1 / fps if fps else 0.0)
+            else:
+                t = k / fps if fps else None
+                dur = 1 / fps if fps else 0.0
+            if rot is None:
+                rot = _rotation_of(frame, path)
+            yield k, t, frame, rot
+            k += 1
+            end_t = None if t is None else t + dur
+    except av.error.DecoderNotFoundError:
+        raise _no_decoder_error(path) from None
+    except av.FFmpegError as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise _truncated(path, k, f" ({reason})") from None
+    _check_complete(path, stream, _stream_duration(stream, container), k, end_t, fps)
+
+
+def _check_complete(path, stream, duration, decoded, end_t, fps) -> None:
+    """Raise InputError when decoding ended before the data the container declares."""
+    declared = stream.frames
+    if decoded == 0:
+        raise InputError(f"{path}: no frame could be decoded; the file is truncated or corrupt.")
+    if declared and decoded >= declared:
+        return
+    if _index_data_end(stream) > path.stat().st_size:
+        of = f" of the {declared} it declares" if declared else ""
+        raise _truncated(path, decoded, of)
+    if duration is not None and end_t is not None and fps and end_t < duration - 1.5 / fps:
+        raise _truncated(path, decoded, f" ({end_t:.2f} s of the {duration:.2f} s it declares)")
+    if declared and decoded < declared:
+        logger.warning("%s: decoded %d of the %d frames it declares", path, decoded, declared)
+
+
+def _probe_video(path: Path, decode: bool) -> VideoInfo:
+    container, stream = _open_video(path)
+    with container:
+        fps = _stream_fps(stream)
+        duration = _stream_duration(stream, container)
+        codec = stream.codec_context.codec.canonical_name
+        declared = stream.frames
+        size = path.stat().st_size
+        if not decode and _index_data_end(stream) > size:
+            present, listed = _index_present(stream, size)
+            raise InputError(
+                f"{path}: truncated or corrupt video: its index lists {listed} frames but the "
+                f"file ends after about frame {present}."
+            )
+        frames = _decode_stream(path, container, stream)
+        try:
+            _, _, frame, rot = next(frames)  # _decode_stream raises when there is no frame
+            width, height = frame.width, frame.height
+            if decode:
+                count, counted = 1 + sum(1 for _ in frames), True
+            elif declared:
+                count, counted = declared, False
+            else:
+                count = int(round(duration * fps)) if duration and fps else 0
+                counted = False
+        finally:
+            frames.close()
+    if rot in (90, 270):
+        width, height = height, width
+    return VideoInfo(
+        path=path, kind="video", frame_count=count, fps=fps, width=width, height=height,
+        rotation=rot, codec=codec, duration=duration, counted=counted,
+    )  # fmt: skip
+
+
+def probe(source: Source, *, decode: bool = False) -> VideoInfo:
+    """Frame count, frame rate, display size, rotation and codec of a source.
+
+    Parameters
+    ----------
+    source : video file, folder of frames, or list of image paths.
+    decode : bool
+        Decode every frame (read every image) to count frames exactly and to find truncation
+        or mixed frame sizes; otherwise trust the container header (the first frame is still
+        decoded, for its size and rotation).
+
+    Returns
+    -------
+    info : VideoInfo
+
+    Raises
+    ------
+    InputError
+        The source is missing, empty, not a video, truncated, has no decoder here, or (with
+        ``decode``) its images differ in size.
+    """
+    res = _resolve(source)
+    if res.kind == "video":
+        return _probe_video(res.path, decode)
+    if decode:
+        count = 0
+        for img in _image_frames(res.files):
+            if count == 0:
+                height, width = img.shape[:2]
+            count += 1
+    else:
+        count = len(res.files)
+        height, width = next(_image_frames(res.files[:1])).shape[:2]
+    return VideoInfo(
+        path=res.path, kind=res.kind, frame_count=count, fps=None, width=width, height=height,
+        rotation=0, codec=None, duration=None, counted=decode,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+def _check_range(start, stop, step, start_time, end_time) -> bool:
+    """Validate range arguments; True when a time range is asked for."""
+    for name, v in (("start", start), ("step", step)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise ValueError(f"{name} must be an int, got {v!r}")
+    if start < 0:
+        raise ValueError(f"start must be >= 0 (frames are decoded in order), got {start}")
+    if stop is not None and (not isinstance(stop, (int, np.integer)) or stop < 0):
+        raise ValueError(f"stop must be None or an int >= 0, got {stop!r}")
+    if step < 1:
+        raise ValueError(f"step must be >= 1, got {step}")
+    timed = start_time is not None or end_time is not None
+    if timed and (start != 0 or stop is not None):
+        raise ValueError("give a frame range by index (start/stop) or by time, not both")
+    if start_time is not None and start_time < 0:
+        raise ValueError(f"start_time must be >= 0 seconds, got {start_time}")
+    if start_time is not None and end_time is not None and end_time <= start_time:
+        raise ValueError(f"end_time must be after start_time, got {start_time}..{end_time}")
+    return timed
+
+
+def iter_frames(
+    source: Source,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    step: int = 1,
+    start_time: float | None = None,
+    end_time: float | None = None,
+) -> Iterator[np.ndarray]:
+    """Iterate over the frames of a source in order.
+
+    Parameters
+    ----------
+    source : video file, folder of frames, or list of image paths.
+    start, stop, step : int
+        Index range, as ``range(start, stop, step)`` over decoded frames (``stop`` past the end
+        simply ends the iteration).
+    start_time, end_time : float, optional
+        Time range in seconds, ``start_time <= t < end_time``, where ``t`` is a frame's
+        timestamp (``pts * time_base``) measured from the stream's start time. ``step`` then
+        keeps every ``step``-th frame of the range. Videos only; not combined with start/stop.
+
+    Returns
+    -------
+    frames : iterator of (H, W, 3) uint8 ndarray
+        RGB, rotation metadata applied. Videos are decoded sequentially (no seeking); closing
+        the iterator early closes the file.
+
+    Raises
+    ------
+    InputError
+        A missing path or an empty folder (at the call); a video that is not one, has no decoder
+        or is truncated (on the first frame, or when decoding reaches the damage: a range that
+        ends before it never sees it); mixed frame sizes in a folder or list (at that frame).
+    ValueError
+        Bad range arguments (at the call).
+    """
+    timed = _check_range(start, stop, step, start_time, end_time)
+    res = _resolve(source)  # missing paths and empty folders fail here, before iteration
+    if res.kind != "video" and timed:
+        raise ValueError(f"{res.path}: a {res.kind} of images has no timestamps; use start/stop")
+    if res.kind != "video":
+        return _image_frames(res.files[start:stop:step])
+    return _video_frames(res.path, start, stop, step, start_time, end_time)
+
+
+def _video_frames(path, start, stop, step, start_time, end_time) -> Iterator[np.ndarray]:
+    timed = start_time is not None or end_time is not None
+    lo = -np.inf if start_time is None else start_time - _TIME_EPS
+    hi = np.inf if end_time is None else end_time - _TIME_EPS
+    frames = _decoded(path)
+    # One reformatter for the whole video keeps a single swscale context (and its threads);
+    # VideoFrame.to_ndarray(format=...) would build a new one for every frame.
+    to_rgb = VideoReformatter()
+    try:
+        j = 0  # position within the time range
+        for k, t, frame, rot in frames:
+            if timed:
+                if t is None:
+                    raise ValueError(f"{path}: frames carry no timestamps; use start/stop")
+                if t >= hi:
+                    break
+                if t < lo:
+                    continue
+                keep, j = j % step == 0, j + 1
+            else:
+                if stop is not None and k >= stop:
+                    break
+                keep = k >= start and (k - start) % step == 0
+            if keep:
+                yield _rotate(to_rgb.reformat(frame, format="rgb24").to_ndarray(), rot)
+    finally:
+        frames.close()
+
+
+def read_frames(
+    source: Source,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    step: int = 1,
+    start_time: float | None = None,
+    end_time: float | None = None,
+) -> np.ndarray:
+    """Read the frames of a source into one stack; arguments as :func:`iter_frames`.
+
+    Returns
+    -------
+    frames : (T, H, W, 3) uint8 ndarray
+        ``T`` may be 0 when the range selects nothing.
+    """
+    frames = list(
+        iter_frames(
+            source, start=start, stop=stop, step=step, start_time=start_time, end_time=end_time
+        )
+    )
+    if not frames:
+        info = probe(source)
+        return np.empty((0, info.height, info.width, 3), np.uint8)
+    # np.empty commits pages only as they are written, and each frame is dropped once copied,
+    # so the peak is about one stack rather than two.
+    out = np.empty((len(frames), *frames[0].shape), np.uint8)
+    for i in range(len(frames)):
+        out[i] = frames[i]
+        frames[i] = None  # type: ignore[call-overload]
+    return out
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float = 25,
+    crf: int = 18,
+    codec: str = "libx264",
+    rotation: int = 0,
+) -> None:
+    """Encode RGB frames as a video file (H.264 in MP4 by default), atomically.
+
+    Parameters
+    ----------
+    path : destination; the container follows the suffix (``.mp4``, ``.mkv``, ...).
+    frames : iterable of (H, W, 3) uint8 ndarray
+        RGB, one size throughout; width and height must be even (yuv420p).
+    fps : frame rate (a float such as 29.97 becomes the fraction 2997/100).
+    crf : x264/x265 constant rate factor, 0 (lossless in YUV) .. 51; 18 is visually lossless.
+    codec : FFmpeg encoder name.
+    rotation : 0, 90, 180 or 270
+        Display-matrix metadata: players (and :func:`iter_frames`) turn the frames this many
+        degrees counter-clockwise, as a phone does for portrait footage. Pixels are stored as
+        given.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, no frames, or frames of the wrong shape/dtype/size.
+    """
+    path = Path(path)
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    if not 0 <= crf <= 51:
+        raise ValueError(f"crf must be in 0..51, got {crf}")
+    if rotation not in (0, 90, 180, 270):
+        raise ValueError(f"rotation must be 0, 90, 180 or 270, got {rotation}")
+    try:
+        av.codec.Codec(codec, "w")
+    except (av.FFmpegError, ValueError):
+        raise ValueError(f"codec {codec!r} is not an encoder this FFmpeg build has") from None
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        raise ValueError("frames is empty; a video needs at least one frame")
+    shape = _check_write_frame(first, None)
+    rate = Fraction(fps).limit_denominator(1001)
+    options = {"movflags": "+faststart"} if path.suffix.lower() in (".mp4", ".mov", ".m4v") else {}
+    with atomic_path(path) as tmp:
+        try:
+            out = av.open(str(tmp), "w", options=options)
+        except (av.FFmpegError, ValueError) as exc:
+            raise ValueError(f"cannot write a video named {path.name} ({exc})") from None
+        with out:
+            stream = out.add_stream(codec, rate=rate)
+            stream.width, stream.height = shape[1], shape[0]
+            stream.pix_fmt = "yuv420p"
+            if codec in ("libx264", "libx265"):
+                stream.options = {"crf": str(int(crf))}
+            if rotation:
+                if not hasattr(stream, "set_display_rotation"):  # added in PyAV 18
+                    raise ValueError(f"rotation needs PyAV >= 18, this is PyAV {av.__version__}")
+                stream.set_display_rotation(rotation)
+            frame = first
+            while frame is not None:
+                _check_write_frame(frame, shape)
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                out.mux(stream.encode(vf))
+                frame = next(it, None)
+            out.mux(stream.encode(None))
+
+
+def _check_write_frame(frame: np.ndarray, shape) -> tuple[int, ...]:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
+        got = getattr(frame, "shape", type(frame).__name__)
+        raise ValueError(f"frames must be (H, W, 3) uint8 RGB, got {got}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {frame.dtype}")
+    if shape is None:
+        if frame.shape[0] % 2 or frame.shape[1] % 2:
+            raise ValueError(
+                f"yuv420p video needs even width and height, got {frame.shape[1]}x{frame.shape[0]}"
+            )
+    elif frame.shape != shape:
+        raise ValueError(f"all frames must be {shape}, got {frame.shape}")
+    return frame.shape
