@@ -377,17 +377,17 @@ def _write_window(source, scene, win, stack, result, score, drift, decision, wri
     for i in range(n):
         idx = win.start + i
         stem = f"{scene}/{win.name}/f{idx:06d}"
-        rainy_rel = f"rain/{stem}{writer.image_ext}"
-        mask_rel = f"mask/{stem}.png"
-        futures.append(pool.submit(_write_pair, writer.root, rainy_rel, mask_rel, stack[i], result.image, opts))
-        records.append({"id": stem, "rainy": rainy_rel, "clean": clean_rel, "mask": mask_rel, "frame": idx, **common})
+        rainy_rel = f"rain/{stem}" + (".png" if writer.image_ext == ".png" else ".jpg")
+        futures.append(pool.submit(_write_pair, writer, stem, stack[i], result.image, opts))
+        records.append(
+            {"id": stem, "rainy": rainy_rel, "clean": clean_rel, "mask": f"mask/{stem}.png", "frame": idx, **common}
+        )
     pending.append((futures, records))
 
 
-def _write_pair(root: Path, rainy_rel: str, mask_rel: str, rainy, clean, opts: BuildOptions) -> None:
-    write_image(root / rainy_rel, rainy)
-    mask = rain_mask(rainy, clean, threshold=opts.mask_threshold, mode=opts.mask_mode)
-    write_image(root / mask_rel, mask.astype(np.uint8) * 255)
+def _write_pair(writer, stem: str, rainy: np.ndarray, clean: np.ndarray, opts: BuildOptions) -> None:
+    writer.write_image(f"rain/{stem}", rainy)
+    writer.write_image(f"mask/{stem}", rain_mask(rainy, clean, threshold=opts.mask_threshold, mode=opts.mask_mode))
 
 
 def scene_ids(inputs) -> list[str]:
@@ -430,9 +430,10 @@ class _LocalWriter:
         self.sources.append((str(path), note))
 
     def write_image(self, stem: str, image: np.ndarray) -> str:
-        rel = stem + self.image_ext
-        write_image(self.root / rel, image, quality=self.jpeg_quality)
-        return rel
+        from rainset.dataset import store_image
+
+        fmt = "png" if self.image_ext == ".png" else "jpg"
+        return store_image(self.root, stem, image, image_format=fmt, jpeg_quality=self.jpeg_quality)
 
 
 class _LocalLog:

@@ -50,7 +50,8 @@ FORMAT_VERSION = 1
 #: Split names a record may carry. ``val`` is empty unless a :class:`SplitRule` asks for it.
 SPLITS = ("train", "val", "test")
 #: Dataset kinds.
-KINDS = ("paired", "timelapse")
+#: ``clean`` holds clean images only (pseudo ground truth for evaluation, ``build-gt --write clean``).
+KINDS = ("paired", "timelapse", "clean")
 META_NAME = "rainset.json"
 MANIFEST_NAME = "manifest.jsonl"
 PAIRS_NAME = "pairs.jsonl"
@@ -58,11 +59,13 @@ PAIRS_NAME = "pairs.jsonl"
 _REQUIRED = {
     "paired": ("id", "scene", "rainy", "clean"),
     "timelapse": ("id", "scene", "frame", "index"),
+    "clean": ("id", "scene", "clean"),
 }
 # Keys holding one relative image path; the first is the record's reference size.
 _PATH_KEYS = {
     "paired": ("rainy", "clean", "mask", "rain_map", "residual", "semantic"),
     "timelapse": ("frame", "clean", "mask"),
+    "clean": ("clean",),
 }
 _PAIR_REQUIRED = ("id", "scene", "a", "b")
 
@@ -325,6 +328,36 @@ def _counts(n: int, per_split: Counter, per_scene: Counter, n_pairs: int) -> dic
 # ----------------------------------------------------------------------------- writer
 
 
+def store_image(
+    root: str | os.PathLike,
+    relpath: str,
+    image: np.ndarray,
+    *,
+    image_format: str = "png",
+    jpeg_quality: int = 95,
+    lossless: bool = False,
+) -> str:
+    """Write one image of a dataset under ``root`` as :meth:`DatasetWriter.write_image` does.
+
+    For code that writes a dataset's images outside the writer's process (worker processes);
+    thread-safe. Returns the relative path with the extension used.
+    """
+    msg = _relpath_error(relpath)
+    if msg:
+        raise ValueError(f"relpath {msg}")
+    if PurePosixPath(relpath).suffix.lower() in IMAGE_SUFFIXES:
+        raise ValueError(
+            f"relpath must have no image extension (the writer appends one), got {relpath!r}"
+        )
+    arr = np.asarray(image)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * np.uint8(255)
+    png = image_format == "png" or lossless or arr.ndim == 2 or arr.dtype == np.uint16
+    rel = relpath + (".png" if png else ".jpg")
+    write_image(Path(root) / rel, arr, quality=jpeg_quality)
+    return rel
+
+
 class DatasetWriter:
     """Write a dataset record by record; reopening an unfinished folder resumes it.
 
@@ -369,7 +402,7 @@ class DatasetWriter:
         self,
         root: str | os.PathLike,
         *,
-        kind: Literal["paired", "timelapse"],
+        kind: Literal["paired", "timelapse", "clean"],
         params: dict,
         split_rule: SplitRule = SplitRule(),
         image_format: Literal["png", "jpg"] = "png",
@@ -539,21 +572,14 @@ class DatasetWriter:
         relpath : str, the stem plus the extension used; put it in the record.
         """
         self._require_open()
-        msg = _relpath_error(relpath)
-        if msg:
-            raise ValueError(f"relpath {msg}")
-        if PurePosixPath(relpath).suffix.lower() in IMAGE_SUFFIXES:
-            raise ValueError(
-                f"relpath must have no image extension (the writer appends {self.image_ext}), "
-                f"got {relpath!r}"
-            )
-        arr = np.asarray(image)
-        if arr.dtype == bool:
-            arr = arr.astype(np.uint8) * np.uint8(255)
-        png = self.image_format == "png" or lossless or arr.ndim == 2 or arr.dtype == np.uint16
-        rel = relpath + (".png" if png else ".jpg")
-        write_image(self.root / rel, arr, quality=self.jpeg_quality)
-        return rel
+        return store_image(
+            self.root,
+            relpath,
+            image,
+            image_format=self.image_format,
+            jpeg_quality=self.jpeg_quality,
+            lossless=lossless,
+        )
 
     def add(self, record: dict) -> None:
         """Append one record (a paired sample, or a time-lapse frame) to the manifest.
@@ -1044,8 +1070,8 @@ def _check_pairs(root, kind, records, scene_split, problems) -> int:
     path = root / PAIRS_NAME
     if not path.exists():
         return 0
-    if kind == "paired":
-        problems.append(Problem(PAIRS_NAME, None, "a paired dataset has no pairs file"))
+    if kind != "timelapse":
+        problems.append(Problem(PAIRS_NAME, None, f"a {kind} dataset has no pairs file"))
         return 0
     frame_scene = {rec["id"]: rec["scene"] for _, rec in records}
     scan = _scan_jsonl(path)

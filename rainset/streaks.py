@@ -1,4 +1,7 @@
-"""Streak geometry: the motion-blur streak kernel, splatting streaks, direction kernels and labels.
+"""The rain layer: streak kernel, direction labels and kernels, parameter sampling, rendering.
+
+:mod:`rainset.synth` builds samples from it (composite, mask, tiers, datasets) and re-exports
+the public names.
 
 Angles follow the package convention: ``theta`` in degrees from vertical, 0 = a streak falling
 straight down the image, positive = the streak's top leans right on screen (the rain falls
@@ -31,16 +34,32 @@ Two normalisations: :func:`streak_kernel` sums to 1 (energy); :func:`peak_kernel
 kernel's maximum instead, so one impulse of amplitude ``a`` renders a streak whose brightest
 pixel is exactly ``a`` whatever ``L``, ``sigma`` and ``theta`` are (the *peak-normalisation
 factor* is ``1 / K.max()``).
+
+Parameters and scale
+--------------------
+:func:`sample_params` draws a frozen :class:`RainParams` (angle, radius, length, coverage,
+density class, brightness, blend, and per depth layer its kernel, streak density and seed)
+from a generator seeded by :func:`sample_seed`; :func:`rain_layer` renders it, a pure
+function. Sizes are given at a reference image height of :data:`REFERENCE_HEIGHT` = 512 px
+and scaled by ``s = H / 512`` of the image rendered: a streak's blur ``sigma = radius * s`` px
+and its length ``L = length_ref * s`` px. At the paper's Cityscapes height (1024) the radii
+0.2 .. 1.0 then give streaks about 1.8 .. 5 px wide at half maximum; taking the paper's
+radius literally as sigma at 1024 px would give sub-pixel streaks that look alike whatever
+the radius.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.special import ndtr
+
+from rainset.image import MASK_THRESHOLD
 
 #: Points per pixel of streak length in the kernel's quadrature: the along-streak variance is
 #: ``L^2 (1 - 1/n^2) / 12``, and 4 points per pixel under a >= 0.6 px Gaussian leave no ripple.
@@ -132,13 +151,18 @@ def kernel_moments(kernel: np.ndarray) -> tuple[float, float, float]:
     k = np.asarray(kernel, np.float64)
     total = k.sum()
     if k.ndim != 2 or total <= 0:
-        raise ValueError(f"kernel must be a non-negative 2-D array with a positive sum, got {k.shape}")
+        raise ValueError(
+            f"kernel must be a non-negative 2-D array with a positive sum, got {k.shape}"
+        )
     yy, xx = np.mgrid[: k.shape[0], : k.shape[1]].astype(np.float64)
     mx, my = (k * xx).sum() / total, (k * yy).sum() / total
     dx, dy = xx - mx, yy - my
-    cov = np.array(
-        [[(k * dx * dx).sum(), (k * dx * dy).sum()], [(k * dx * dy).sum(), (k * dy * dy).sum()]]
-    ) / total
+    cov = (
+        np.array(
+            [[(k * dx * dx).sum(), (k * dx * dy).sum()], [(k * dx * dy).sum(), (k * dy * dy).sum()]]
+        )
+        / total
+    )
     evals, evecs = np.linalg.eigh(cov)
     vx, vy = evecs[:, 1]
     if vy > 0 or (vy == 0 and vx < 0):  # point the axis towards the streak's top (y up)
@@ -297,3 +321,250 @@ def _bilinear_add(k: np.ndarray, x: float, y: float, weight: float) -> None:
         for xx, wx in ((x0, 1.0 - fx), (x0 + 1, fx)):
             if wx * wy > 1e-12:
                 k[yy, xx] += weight * wx * wy
+
+
+# ----------------------------------------------------------------------------- rain layer
+
+#: Image height (px) at which radius and length are given; see the module docstring.
+REFERENCE_HEIGHT = 512
+#: The paper's seven directions (degrees from vertical).
+PAPER_ANGLES: tuple[float, ...] = (0.0, 15.0, -15.0, 30.0, -30.0, 40.0, -40.0)
+#: The paper's Gaussian-blur radii.
+PAPER_RADII: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
+#: Target coverage range per density class: the expected fraction of pixels the rain mask
+#: marks. Our own choice; DID-MDN's light / medium / heavy classes come with no numbers.
+DENSITY_COVERAGE: dict[str, tuple[float, float]] = {
+    "light": (0.02, 0.06),
+    "medium": (0.06, 0.14),
+    "heavy": (0.14, 0.28),
+}
+#: Depth layers: (name, share of the coverage, length, sigma, brightness factors). The far
+#: layer's streaks are shorter, thinner and dimmer (the paper's Sec. III-A: larger streaks are
+#: nearer and brighter).
+LAYERS: tuple[tuple[str, float, float, float, float], ...] = (
+    ("near", 0.6, 1.0, 1.0, 1.0),
+    ("far", 0.4, 0.5, 0.5, 0.6),
+)
+Blend = Literal["add", "screen"]
+
+
+def sample_seed(seed: int, key: str, variant: int = 0) -> int:
+    """The per-sample seed: first 8 bytes of ``sha256("<seed>/<key>/<variant>")``, 63 bits.
+
+    ``key`` is the photo's relative path, so adding or removing photos reseeds nothing and no
+    worker schedule changes a sample.
+    """
+    digest = hashlib.sha256(f"{int(seed)}/{key}/{int(variant)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What :func:`sample_params` draws from (each choice uniform).
+
+    Parameters
+    ----------
+    angles : signed directions in degrees from vertical (positive: top leans right).
+    radii : the paper's blur radii; sigma = radius * H / reference_height px.
+    densities : density classes, keys of :data:`DENSITY_COVERAGE`.
+    length : (min, max) streak length in px at the reference height (near layer).
+    brightness : (min, max) peak brightness of the near layer's brightest streak, in [0, 1].
+    jitter : each streak's peak is ``brightness * (1 - jitter * u)``, u ~ U[0, 1).
+    layers : 1 (near only) or 2 (near and far).
+    blend : ``"add"`` (O = B + R, clipped) or ``"screen"`` (O = 1 - (1 - B)(1 - R)).
+    reference_height : image height at which radius and length are meant.
+    mask_threshold : the rain-mask threshold in 8-bit levels; coverage targets refer to it.
+    """
+
+    angles: tuple[float, ...] = PAPER_ANGLES
+    radii: tuple[float, ...] = PAPER_RADII
+    densities: tuple[str, ...] = ("light", "medium", "heavy")
+    length: tuple[float, float] = (12.0, 40.0)
+    brightness: tuple[float, float] = (0.45, 0.85)
+    jitter: float = 0.4
+    layers: int = 2
+    blend: Blend = "add"
+    reference_height: int = REFERENCE_HEIGHT
+    mask_threshold: int = MASK_THRESHOLD
+
+    def __post_init__(self) -> None:
+        if not self.angles or any(not -90.0 < float(a) <= 90.0 for a in self.angles):
+            raise ValueError(f"angles must be a non-empty list in (-90, 90], got {self.angles}")
+        if not self.radii or any(float(r) < 0 for r in self.radii):
+            raise ValueError(f"radii must be a non-empty list of values >= 0, got {self.radii}")
+        bad = [d for d in self.densities if d not in DENSITY_COVERAGE]
+        if not self.densities or bad:
+            raise ValueError(
+                f"densities must be among {list(DENSITY_COVERAGE)}, got {self.densities}"
+            )
+        if not 0 <= self.length[0] <= self.length[1]:
+            raise ValueError(f"length must be (min, max) with 0 <= min <= max, got {self.length}")
+        if not 0 <= self.brightness[0] <= self.brightness[1] <= 1:
+            raise ValueError(f"brightness must be (min, max) in [0, 1], got {self.brightness}")
+        if not 0 <= self.jitter < 1:
+            raise ValueError(f"jitter must be in [0, 1), got {self.jitter}")
+        if self.layers not in (1, 2):
+            raise ValueError(f"layers must be 1 or 2, got {self.layers}")
+        if self.blend not in ("add", "screen"):
+            raise ValueError(f"blend must be 'add' or 'screen', got {self.blend!r}")
+        if not 1 <= self.mask_threshold <= 255:
+            raise ValueError(f"mask_threshold must be in 1..255 levels, got {self.mask_threshold}")
+        if self.reference_height < 1:
+            raise ValueError(f"reference_height must be >= 1, got {self.reference_height}")
+        for name in ("angles", "radii", "densities", "length", "brightness"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+#: The default sampling ranges.
+DEFAULT_CONFIG = SynthConfig()
+
+
+@dataclass(frozen=True)
+class StreakLayer:
+    """One depth layer: streaks of one kernel at random centres (fully determined by seed)."""
+
+    name: str
+    sigma: float  # px, the drop's blur before anti-aliasing
+    length: float  # px
+    brightness: float  # peak of the brightest streak, [0, 1]
+    jitter: float
+    per_mpx: float  # streak centres per million pixels of the padded canvas
+    seed: int
+
+
+@dataclass(frozen=True)
+class RainParams:
+    """Everything needed to render one sample's rain; stored in the manifest as ``params``."""
+
+    angle: float
+    radius: float
+    length: float  # px, near layer
+    sigma: float  # px, near layer
+    coverage: float  # target, see DENSITY_COVERAGE
+    density: str
+    brightness: float
+    blend: Blend
+    layers: tuple[StreakLayer, ...]
+    seed: int | None = None  # the int seed it was drawn from, when drawn from one
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; :meth:`from_dict` inverts it exactly."""
+        d = asdict(self)
+        d["layers"] = [asdict(layer) for layer in self.layers]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RainParams:
+        """Rebuild from :meth:`to_dict` output (e.g. a manifest record's ``params``)."""
+        try:
+            d = dict(data)
+            d["layers"] = tuple(StreakLayer(**layer) for layer in d["layers"])
+            return cls(**d)
+        except (TypeError, KeyError) as exc:
+            raise ValueError(f"not a RainParams dict ({exc}): {data!r}") from None
+
+
+def _r(x: float) -> float:
+    """Round to 6 decimals so manifests read well; rendering uses the rounded value."""
+    return round(float(x), 6)
+
+
+def streak_footprint(theta: float, length: float, sigma: float, level: float) -> int:
+    """Pixels of one streak at or above ``level`` (as a fraction of its peak)."""
+    k = sparse_peak_kernel(theta, length, sigma)
+    return max(1, int(np.count_nonzero(k.values >= level)))
+
+
+def sample_params(
+    shape: tuple[int, ...],
+    *,
+    config: SynthConfig = DEFAULT_CONFIG,
+    rng: np.random.Generator | int | None = None,
+    angle: float | None = None,
+    radius: float | None = None,
+    density: str | None = None,
+) -> RainParams:
+    """Draw one sample's rain parameters.
+
+    Parameters
+    ----------
+    shape : (H, W, ...) of the image the rain is for; H sets the scale.
+    config : the ranges to draw from.
+    rng : generator or seed (use :func:`sample_seed` for dataset samples).
+    angle, radius, density : pin one value instead of drawing it (the other draws still
+        happen, so pinning one leaves the rest unchanged).
+
+    Returns
+    -------
+    params : RainParams
+        The coverage target is met in expectation: each layer's streak count comes from its
+        share of ``lambda = -ln(1 - coverage)`` over one streak's mask footprint
+        (streaks overlap as a Poisson process does).
+    """
+    seed = int(rng) if isinstance(rng, (int, np.integer)) else None
+    rng = np.random.default_rng(rng)
+    scale = shape[0] / config.reference_height
+    a = float(config.angles[rng.integers(len(config.angles))])
+    r = float(config.radii[rng.integers(len(config.radii))])
+    dens = str(config.densities[rng.integers(len(config.densities))])
+    u_cov, u_len, u_bri = rng.random(3)
+    seeds = rng.integers(0, 2**62, size=len(LAYERS))
+    a = a if angle is None else float(angle)
+    r = r if radius is None else float(radius)
+    if density is not None:
+        if density not in DENSITY_COVERAGE:
+            raise ValueError(f"density must be one of {list(DENSITY_COVERAGE)}, got {density!r}")
+        dens = density
+    lo, hi = DENSITY_COVERAGE[dens]
+    coverage = _r(lo + (hi - lo) * u_cov)
+    length = _r((config.length[0] + (config.length[1] - config.length[0]) * u_len) * scale)
+    bright = _r(config.brightness[0] + (config.brightness[1] - config.brightness[0]) * u_bri)
+    sigma = _r(r * scale)
+    lam = -math.log1p(-coverage)
+    layers = []
+    for (name, share, f_len, f_sig, f_bri), s in zip(LAYERS[: config.layers], seeds):
+        share = share if config.layers > 1 else 1.0
+        ls, ll, lb = _r(sigma * f_sig), _r(length * f_len), _r(bright * f_bri)
+        # A streak's mask footprint: pixels where a streak of mean peak reaches the threshold.
+        level = config.mask_threshold / 255.0 / max(lb * (1.0 - config.jitter / 2.0), 1e-6)
+        per_mpx = _r(lam * share / streak_footprint(a, ll, ls, level) * 1e6)
+        layers.append(StreakLayer(name, ls, ll, lb, config.jitter, per_mpx, int(s)))
+    return RainParams(
+        a, r, length, sigma, coverage, dens, bright, config.blend, tuple(layers), seed
+    )
+
+
+def rain_layer(shape: tuple[int, ...], params: RainParams) -> np.ndarray:
+    """The rain layer R of ``params`` for an image of ``shape``: pure, deterministic.
+
+    Each layer's streak centres are drawn uniformly on the image padded by the kernel's reach
+    (so streaks enter from the borders), ``round(per_mpx * padded area / 1e6)`` of them, with
+    peaks ``brightness * (1 - jitter * u)``; all streaks of a layer share one kernel
+    (:func:`rainset.streaks.sparse_peak_kernel`), so an isolated streak peaks exactly at its
+    amplitude. Overlaps add.
+
+    Parameters
+    ----------
+    shape : (H, W, ...)
+    params : RainParams
+
+    Returns
+    -------
+    rain : (H, W) float32 ndarray, >= 0, not clipped (may exceed 1 where streaks overlap)
+    """
+    h, w = int(shape[0]), int(shape[1])
+    groups = []
+    for layer in params.layers:
+        k = sparse_peak_kernel(params.angle, layer.length, layer.sigma)
+        hy, hx = k.half
+        area = (h + 2 * hy) * (w + 2 * hx)
+        n = int(round(layer.per_mpx * area / 1e6))
+        # One row of three uniforms per streak: streak i is the same whatever n is, so changing
+        # only the kernel (a preview's radius) keeps the streaks where they were.
+        u = np.random.default_rng(layer.seed).random((n, 3))
+        rows = np.floor(u[:, 0] * (h + 2 * hy)).astype(np.intp) - hy
+        cols = np.floor(u[:, 1] * (w + 2 * hx)).astype(np.intp) - hx
+        centres = np.stack([rows, cols], axis=1)
+        amps = layer.brightness * (1.0 - layer.jitter * u[:, 2])
+        groups.append((centres, amps, k))
+    return splat((h, w), groups)

@@ -10,56 +10,96 @@ its peak normalisation are our own, documented choices (``docs/synth.md``).
 Sampling is apart from rendering: :func:`sample_params` draws a frozen :class:`RainParams`
 from a generator seeded by :func:`sample_seed` (global seed, the photo's relative path, the
 variant number), and :func:`render` is a pure function of (clean image, params). The params
-go to the manifest, so every sample can be re-rendered bit for bit.
-
-Scale. Sizes are given at a reference image height of :data:`REFERENCE_HEIGHT` = 512 px and
-scaled by ``s = H / 512`` of the image rendered: a streak's blur ``sigma = radius * s`` px and
-its length ``L = length_ref * s`` px. At the paper's Cityscapes height (1024) this makes the
-radius 0.2 .. 1.0 streaks about 1.5 .. 5 px wide at half maximum, what rain at that
-resolution looks like; taking the paper's radius literally as sigma at 1024 px would give
-sub-pixel streaks that look alike whatever the radius.
+go to the manifest, so every sample can be re-rendered bit for bit. Kernel, sampling and the
+rain layer live in :mod:`rainset.streaks` (re-exported here); this module composites, labels,
+filters the low-pass tiers and writes datasets.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Literal
+from pathlib import Path, PurePosixPath
+from typing import Literal, NamedTuple
 
 import cv2
 import numpy as np
 
-from rainset.image import MASK_THRESHOLD, rgb_to_luma
-from rainset.streaks import direction_angle, direction_class, sparse_peak_kernel, splat
+from rainset.dataset import DatasetWriter, SplitRule
+from rainset.errors import InputError
+from rainset.fsutil import sha256_file
+from rainset.image import (
+    IMAGE_SUFFIXES,
+    MASK_THRESHOLD,
+    is_image_path,
+    read_image,
+    write_image,
+)
+from rainset.review import Candidate, Decision, ReviewLog
+from rainset.streaks import (
+    DEFAULT_CONFIG,
+    DENSITY_COVERAGE,
+    PAPER_ANGLES,
+    PAPER_RADII,
+    REFERENCE_HEIGHT,
+    Blend,
+    RainParams,
+    StreakLayer,
+    SynthConfig,
+    _r,
+    direction_angle,
+    direction_class,
+    direction_kernels,
+    rain_layer,
+    sample_params,
+    sample_seed,
+)
 
-#: Image height (px) at which radius and length are given; see the module docstring.
-REFERENCE_HEIGHT = 512
-#: The paper's seven directions (degrees from vertical).
-PAPER_ANGLES: tuple[float, ...] = (0.0, 15.0, -15.0, 30.0, -30.0, 40.0, -40.0)
-#: The paper's Gaussian-blur radii.
-PAPER_RADII: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
-#: Target coverage range per density class: the expected fraction of pixels the rain mask
-#: marks. Our own choice; DID-MDN's light / medium / heavy classes come with no numbers.
-DENSITY_COVERAGE: dict[str, tuple[float, float]] = {
-    "light": (0.02, 0.06),
-    "medium": (0.06, 0.14),
-    "heavy": (0.14, 0.28),
-}
+__all__ = [
+    "BUNDLED_PHOTOS",
+    "DENSITY_COVERAGE",
+    "PAPER_ANGLES",
+    "PAPER_RADII",
+    "RAIN_MAP_SCALE",
+    "REFERENCE_HEIGHT",
+    "TIER_DETAIL_KEPT",
+    "TIER_SIZES",
+    "Photo",
+    "RainParams",
+    "Rendered",
+    "StreakLayer",
+    "SynthConfig",
+    "SynthEvent",
+    "SynthOptions",
+    "bundled_photos",
+    "choose_tier",
+    "composite",
+    "detail_kept",
+    "direction_kernels",
+    "find_photos",
+    "find_semantic",
+    "labels",
+    "load_photo",
+    "lowpass_tiers",
+    "parse_angles",
+    "preview_sheet",
+    "rain_layer",
+    "render",
+    "render_rain_frames",
+    "review_tiers",
+    "sample_id",
+    "sample_params",
+    "sample_seed",
+    "synthesize",
+    "tier_sigma",
+]
+
 #: Low-pass ground-truth tiers: Gaussian kernel sizes of the paper.
 TIER_SIZES: tuple[int, ...] = (3, 5, 7, 9)
-#: Depth layers: (name, share of the coverage, length, sigma, brightness factors). The far
-#: layer's streaks are shorter, thinner and dimmer (the paper's Sec. III-A: larger streaks are
-#: nearer and brighter).
-LAYERS: tuple[tuple[str, float, float, float, float], ...] = (
-    ("near", 0.6, 1.0, 1.0, 1.0),
-    ("far", 0.4, 0.5, 0.5, 0.6),
-)
 #: Rain maps are stored as 16-bit PNG: value = rain * 10000 (up to 6.55).
 RAIN_MAP_SCALE = 1e-4
-
-Blend = Literal["add", "screen"]
 
 
 def tier_sigma(k: int) -> float:
@@ -73,216 +113,33 @@ def tier_sigma(k: int) -> float:
     return round(0.3 * ((k - 1) / 2 - 1) + 0.8, 6)
 
 
-def sample_seed(seed: int, key: str, variant: int = 0) -> int:
-    """The per-sample seed: first 8 bytes of ``sha256("<seed>/<key>/<variant>")``, 63 bits.
+def parse_angles(spec: str) -> tuple[float, ...]:
+    """Parse an angle list: ``"0,15,30,40"`` -> (0, -15, 15, -30, 30, -40, 40).
 
-    ``key`` is the photo's relative path, so adding or removing photos reseeds nothing and no
-    worker schedule changes a sample.
+    An unsigned entry means both sides (the paper's +-15); a signed one (``+15``, ``-15``)
+    pins that side only. Angles are degrees from vertical in (-90, 90].
+
+    Raises
+    ------
+    ValueError
+        An entry is not a number or out of range, or the list is empty.
     """
-    digest = hashlib.sha256(f"{int(seed)}/{key}/{int(variant)}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """What :func:`sample_params` draws from (each choice uniform).
-
-    Parameters
-    ----------
-    angles : signed directions in degrees from vertical (positive: top leans right).
-    radii : the paper's blur radii; sigma = radius * H / reference_height px.
-    densities : density classes, keys of :data:`DENSITY_COVERAGE`.
-    length : (min, max) streak length in px at the reference height (near layer).
-    brightness : (min, max) peak brightness of the near layer's brightest streak, in [0, 1].
-    jitter : each streak's peak is ``brightness * (1 - jitter * u)``, u ~ U[0, 1).
-    layers : 1 (near only) or 2 (near and far).
-    blend : ``"add"`` (O = B + R, clipped) or ``"screen"`` (O = 1 - (1 - B)(1 - R)).
-    reference_height : image height at which radius and length are meant.
-    mask_threshold : the rain-mask threshold in 8-bit levels; coverage targets refer to it.
-    """
-
-    angles: tuple[float, ...] = PAPER_ANGLES
-    radii: tuple[float, ...] = PAPER_RADII
-    densities: tuple[str, ...] = ("light", "medium", "heavy")
-    length: tuple[float, float] = (12.0, 40.0)
-    brightness: tuple[float, float] = (0.45, 0.85)
-    jitter: float = 0.4
-    layers: int = 2
-    blend: Blend = "add"
-    reference_height: int = REFERENCE_HEIGHT
-    mask_threshold: int = MASK_THRESHOLD
-
-    def __post_init__(self) -> None:
-        if not self.angles or any(not -90.0 < float(a) <= 90.0 for a in self.angles):
-            raise ValueError(f"angles must be a non-empty list in (-90, 90], got {self.angles}")
-        if not self.radii or any(float(r) < 0 for r in self.radii):
-            raise ValueError(f"radii must be a non-empty list of values >= 0, got {self.radii}")
-        bad = [d for d in self.densities if d not in DENSITY_COVERAGE]
-        if not self.densities or bad:
-            raise ValueError(f"densities must be among {list(DENSITY_COVERAGE)}, got {self.densities}")
-        if not 0 <= self.length[0] <= self.length[1]:
-            raise ValueError(f"length must be (min, max) with 0 <= min <= max, got {self.length}")
-        if not 0 <= self.brightness[0] <= self.brightness[1] <= 1:
-            raise ValueError(f"brightness must be (min, max) in [0, 1], got {self.brightness}")
-        if not 0 <= self.jitter < 1:
-            raise ValueError(f"jitter must be in [0, 1), got {self.jitter}")
-        if self.layers not in (1, 2):
-            raise ValueError(f"layers must be 1 or 2, got {self.layers}")
-        if self.blend not in ("add", "screen"):
-            raise ValueError(f"blend must be 'add' or 'screen', got {self.blend!r}")
-        if not 1 <= self.mask_threshold <= 255:
-            raise ValueError(f"mask_threshold must be in 1..255 levels, got {self.mask_threshold}")
-        if self.reference_height < 1:
-            raise ValueError(f"reference_height must be >= 1, got {self.reference_height}")
-        for name in ("angles", "radii", "densities", "length", "brightness"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-
-
-@dataclass(frozen=True)
-class StreakLayer:
-    """One depth layer: streaks of one kernel at random centres (fully determined by seed)."""
-
-    name: str
-    sigma: float  # px, the drop's blur before anti-aliasing
-    length: float  # px
-    brightness: float  # peak of the brightest streak, [0, 1]
-    jitter: float
-    per_mpx: float  # streak centres per million pixels of the padded canvas
-    seed: int
-
-
-@dataclass(frozen=True)
-class RainParams:
-    """Everything needed to render one sample's rain; stored in the manifest as ``params``."""
-
-    angle: float
-    radius: float
-    length: float  # px, near layer
-    sigma: float  # px, near layer
-    coverage: float  # target, see DENSITY_COVERAGE
-    density: str
-    brightness: float
-    blend: Blend
-    layers: tuple[StreakLayer, ...]
-    seed: int | None = None  # the int seed it was drawn from, when drawn from one
-
-    def to_dict(self) -> dict:
-        """A JSON-ready dict; :meth:`from_dict` inverts it exactly."""
-        d = asdict(self)
-        d["layers"] = [asdict(layer) for layer in self.layers]
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict) -> RainParams:
-        """Rebuild from :meth:`to_dict` output (e.g. a manifest record's ``params``)."""
+    out: set[float] = set()
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
         try:
-            d = dict(data)
-            d["layers"] = tuple(StreakLayer(**layer) for layer in d["layers"])
-            return cls(**d)
-        except (TypeError, KeyError) as exc:
-            raise ValueError(f"not a RainParams dict ({exc}): {data!r}") from None
-
-
-def _r(x: float) -> float:
-    """Round to 6 decimals so manifests read well; rendering uses the rounded value."""
-    return round(float(x), 6)
-
-
-def streak_footprint(theta: float, length: float, sigma: float, level: float) -> int:
-    """Pixels of one streak at or above ``level`` (as a fraction of its peak)."""
-    k = sparse_peak_kernel(theta, length, sigma)
-    return max(1, int(np.count_nonzero(k.values >= level)))
-
-
-def sample_params(
-    shape: tuple[int, ...],
-    *,
-    config: SynthConfig = SynthConfig(),
-    rng: np.random.Generator | int | None = None,
-    angle: float | None = None,
-    radius: float | None = None,
-    density: str | None = None,
-) -> RainParams:
-    """Draw one sample's rain parameters.
-
-    Parameters
-    ----------
-    shape : (H, W, ...) of the image the rain is for; H sets the scale.
-    config : the ranges to draw from.
-    rng : generator or seed (use :func:`sample_seed` for dataset samples).
-    angle, radius, density : pin one value instead of drawing it (the other draws still
-        happen, so pinning one leaves the rest unchanged).
-
-    Returns
-    -------
-    params : RainParams
-        The coverage target is met in expectation: each layer's streak count comes from its
-        share of ``lambda = -ln(1 - coverage)`` over the kernel's half-maximum footprint
-        (streaks overlap as a Poisson process does).
-    """
-    seed = int(rng) if isinstance(rng, (int, np.integer)) else None
-    rng = np.random.default_rng(rng)
-    scale = shape[0] / config.reference_height
-    a = float(config.angles[rng.integers(len(config.angles))])
-    r = float(config.radii[rng.integers(len(config.radii))])
-    dens = str(config.densities[rng.integers(len(config.densities))])
-    u_cov, u_len, u_bri = rng.random(3)
-    seeds = rng.integers(0, 2**62, size=len(LAYERS))
-    a = a if angle is None else float(angle)
-    r = r if radius is None else float(radius)
-    if density is not None:
-        if density not in DENSITY_COVERAGE:
-            raise ValueError(f"density must be one of {list(DENSITY_COVERAGE)}, got {density!r}")
-        dens = density
-    lo, hi = DENSITY_COVERAGE[dens]
-    coverage = _r(lo + (hi - lo) * u_cov)
-    length = _r((config.length[0] + (config.length[1] - config.length[0]) * u_len) * scale)
-    bright = _r(config.brightness[0] + (config.brightness[1] - config.brightness[0]) * u_bri)
-    sigma = _r(r * scale)
-    lam = -math.log1p(-coverage)
-    layers = []
-    for (name, share, f_len, f_sig, f_bri), s in zip(LAYERS[: config.layers], seeds):
-        share = share if config.layers > 1 else 1.0
-        ls, ll, lb = _r(sigma * f_sig), _r(length * f_len), _r(bright * f_bri)
-        # A streak's mask footprint: pixels where a streak of mean peak reaches the threshold.
-        level = config.mask_threshold / 255.0 / max(lb * (1.0 - config.jitter / 2.0), 1e-6)
-        per_mpx = _r(lam * share / streak_footprint(a, ll, ls, level) * 1e6)
-        layers.append(StreakLayer(name, ls, ll, lb, config.jitter, per_mpx, int(s)))
-    return RainParams(
-        a, r, length, sigma, coverage, dens, bright, config.blend, tuple(layers), seed
-    )
-
-
-def rain_layer(shape: tuple[int, ...], params: RainParams) -> np.ndarray:
-    """The rain layer R of ``params`` for an image of ``shape``: pure, deterministic.
-
-    Each layer's streak centres are drawn uniformly on the image padded by the kernel's reach
-    (so streaks enter from the borders), ``round(per_mpx * padded area / 1e6)`` of them, with
-    peaks ``brightness * (1 - jitter * u)``; all streaks of a layer share one kernel
-    (:func:`rainset.streaks.sparse_peak_kernel`), so an isolated streak peaks exactly at its
-    amplitude. Overlaps add.
-
-    Parameters
-    ----------
-    shape : (H, W, ...)
-    params : RainParams
-
-    Returns
-    -------
-    rain : (H, W) float32 ndarray, >= 0, not clipped (may exceed 1 where streaks overlap)
-    """
-    h, w = int(shape[0]), int(shape[1])
-    groups = []
-    for layer in params.layers:
-        k = sparse_peak_kernel(params.angle, layer.length, layer.sigma)
-        hy, hx = k.half
-        area = (h + 2 * hy) * (w + 2 * hx)
-        n = int(round(layer.per_mpx * area / 1e6))
-        g = np.random.default_rng(layer.seed)
-        centres = np.stack([g.integers(-hy, h + hy, n), g.integers(-hx, w + hx, n)], axis=1)
-        amps = layer.brightness * (1.0 - layer.jitter * g.random(n))
-        groups.append((centres, amps, k))
-    return splat((h, w), groups)
+            value = float(part)
+        except ValueError:
+            raise ValueError(f"{part!r} is not an angle in degrees") from None
+        if not -90.0 < value <= 90.0:
+            raise ValueError(f"angle {part} is outside (-90, 90] degrees from vertical")
+        out.add(value)
+        if part[0] not in "+-" and value not in (0.0, 90.0):
+            out.add(-value)
+    if not out:
+        raise ValueError(f"no angles in {spec!r}")
+    return tuple(sorted(out, key=lambda a: (abs(a), a)))
 
 
 @dataclass(frozen=True)
@@ -393,6 +250,9 @@ def labels(params: RainParams, *, coverage: float | None = None) -> dict:
 def lowpass_tiers(clean: np.ndarray, sizes: tuple[int, ...] = TIER_SIZES) -> dict[int, np.ndarray]:
     """The clean image through k x k Gaussian filters, sigma = :func:`tier_sigma` (k).
 
+    OpenCV's 8-bit Gaussian filter (bit-exact fixed point, reflect-101 borders): within one
+    level of the exact float filter, and the same bytes on every machine.
+
     Parameters
     ----------
     clean : (H, W, 3) uint8 ndarray
@@ -400,15 +260,12 @@ def lowpass_tiers(clean: np.ndarray, sizes: tuple[int, ...] = TIER_SIZES) -> dic
 
     Returns
     -------
-    tiers : dict k -> (H, W, 3) uint8 ndarray (reflect-101 borders, rounded).
+    tiers : dict k -> (H, W, 3) uint8 ndarray
     """
-    f = clean.astype(np.float32)
+    if clean.dtype != np.uint8 or clean.ndim != 3:
+        raise ValueError(f"clean must be (H, W, 3) uint8, got {clean.shape} {clean.dtype}")
     return {
-        k: np.clip(
-            np.rint(cv2.GaussianBlur(f, (k, k), tier_sigma(k), borderType=cv2.BORDER_REFLECT_101)),
-            0,
-            255,
-        ).astype(np.uint8)
+        k: cv2.GaussianBlur(clean, (k, k), tier_sigma(k), borderType=cv2.BORDER_REFLECT_101)
         for k in sizes
     }
 
@@ -421,11 +278,11 @@ TIER_DETAIL_KEPT = 0.3
 def detail_kept(clean: np.ndarray, tier: np.ndarray) -> float:
     """Fraction of the clean image's fine detail a tier keeps, in [0, 1].
 
-    Fine detail is the mean absolute Laplacian of luma (the pixel-scale structure a low-pass
-    tier should drop); the ratio of the tier's to the clean image's.
+    Fine detail is the mean absolute Laplacian of grey level (the pixel-scale structure a
+    low-pass tier should drop); the ratio of the tier's to the clean image's.
     """
     lap = [
-        float(np.abs(cv2.Laplacian(rgb_to_luma(x).astype(np.float32), cv2.CV_32F)).mean())
+        float(cv2.mean(np.abs(cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_16S)))[0])
         for x in (clean, tier)
     ]
     return lap[1] / lap[0] if lap[0] > 0 else 0.0
@@ -448,6 +305,89 @@ def choose_tier(clean: np.ndarray, tiers: dict[int, np.ndarray]) -> tuple[int, l
     return sizes[-1], kept
 
 
+def review_tiers(
+    photos: list[Photo],
+    root: str | os.PathLike,
+    reviewer: Callable[[Candidate], Decision],
+    *,
+    options: SynthOptions | None = None,
+) -> Iterator[tuple[str, int | None]]:
+    """Let a reviewer pick each photo's tier with build-gt's review mechanism.
+
+    The question is the paper's: which version shows the main content but not the details?
+    Tiers are shown from the smallest k up: ``accept`` chooses the tier shown, ``more`` shows
+    the next (blurrier) one, ``reject`` drops the photo (``more`` at 9x9 counts as reject).
+    Each candidate is a :class:`rainset.review.Candidate` with ``n_frames`` = k, ``score`` =
+    :func:`detail_kept` and a sheet (clean | tier, with 2x crops) under ``root/review/``;
+    decisions go to ``root/review.json`` as they are made, so a rerun asks nothing twice.
+
+    Yields
+    ------
+    (key, k) : the photo's key and the accepted size, or None when the photo was dropped;
+        ``dict()`` of them is :func:`synthesize`'s ``tier_decisions``.
+    """
+    options = options or SynthOptions()
+    root = Path(root)
+    log_params = {
+        "tool": "rainset synth --tier-choice review",
+        "max_size": options.max_size,
+        "tier_sigmas": {_tier_name(k): tier_sigma(k) for k in TIER_SIZES},
+    }
+    log = ReviewLog(root / "review.json", params=log_params)
+    for photo in photos:
+        clean = load_photo(photo.path, max_size=options.max_size)
+        tiers = lowpass_tiers(clean)
+        sizes = sorted(tiers)
+        for i, k in enumerate(sizes):
+            sheet = root / "review" / f"{photo.stem}_{_tier_name(k)}.png"
+            cand = Candidate(
+                scene=photo.key,
+                window=0,
+                n_frames=k,
+                clean=tiers[k],
+                preview=sheet,
+                score=_r(detail_kept(clean, tiers[k])),
+                can_grow=i + 1 < len(sizes),
+                grow_limit=f"{_tier_name(sizes[-1])} is the largest tier",
+                info={"tier": _tier_name(k)},
+            )
+            decision = log.get(cand.key)
+            if decision is None:
+                write_image(sheet, tier_sheet(clean, tiers[k], k))
+                decision = reviewer(cand)
+                log.record(cand, decision)
+            if decision.action == "accept":
+                yield photo.key, k
+                break
+            if decision.action == "reject" or not cand.can_grow:
+                yield photo.key, None
+                break
+
+
+def tier_sheet(clean: np.ndarray, tier: np.ndarray, k: int, *, width: int = 1200) -> np.ndarray:
+    """Review sheet for one tier: clean | tier on top, 2x centre crops of both below."""
+    h, w = clean.shape[:2]
+    s = min(1.0, width / 2 / w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    top = [cv2.resize(x, size, interpolation=cv2.INTER_AREA) if s < 1 else x for x in (clean, tier)]
+    ch, cw = max(1, h // 4), max(1, w // 4)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    zoom = max(1, min(4, round(size[0] / cw)))
+    crops = [
+        cv2.resize(
+            x[y0 : y0 + ch, x0 : x0 + cw], (cw * zoom, ch * zoom), interpolation=cv2.INTER_NEAREST
+        )
+        for x in (clean, tier)
+    ]
+    rows = [np.concatenate(top, axis=1), np.concatenate(crops, axis=1)]
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    sheet = np.ascontiguousarray(np.concatenate(rows, axis=0))
+    for x, text in ((4, "clean"), (size[0] + 4, f"tier {k}x{k} (sigma {tier_sigma(k):g})")):
+        cv2.putText(sheet, text, (x, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+    return sheet
+
+
 # ----------------------------------------------------------------------------- video frames
 
 
@@ -458,7 +398,7 @@ def render_rain_frames(
     angle: float = 0.0,
     radius: float = 0.6,
     density: str = "light",
-    config: SynthConfig = SynthConfig(),
+    config: SynthConfig = DEFAULT_CONFIG,
     rng: np.random.Generator | int | None = None,
 ) -> Iterator[np.ndarray]:
     """Rainy video frames over a static background: a fresh rain layer per frame.
@@ -494,33 +434,423 @@ def preview_sheet(
     angles: tuple[float, ...] = PAPER_ANGLES,
     radii: tuple[float, ...] = PAPER_RADII,
     density: str = "medium",
-    config: SynthConfig = SynthConfig(),
+    config: SynthConfig = DEFAULT_CONFIG,
     seed: int = 0,
-    cell: int = 240,
+    cell: int = 300,
+    zoom: int = 3,
 ) -> np.ndarray:
     """A contact sheet of the angle x radius grid on one image (rows: angles, columns: radii).
 
-    Every cell renders the whole image with the same seed (only angle and radius change), then
-    shows a central crop of ``cell`` px at full resolution so streak widths can be compared.
+    Every cell renders the whole image with the same seed (only angle and radius change) and
+    shows its central ``cell / zoom`` px square magnified ``zoom`` times (nearest neighbour),
+    so streak widths can be compared pixel by pixel.
 
     Returns
     -------
     sheet : (H', W', 3) uint8 ndarray
     """
+    if zoom < 1 or cell < zoom:
+        raise ValueError(f"need zoom >= 1 and cell >= zoom, got cell={cell}, zoom={zoom}")
     h, w = image.shape[:2]
-    ch, cw = min(cell, h), min(cell, w)
+    ch, cw = min(cell // zoom, h), min(cell // zoom, w)
     y0, x0 = (h - ch) // 2, (w - cw) // 2
-    head = 28
+    head = 26
     rows = []
     for a in sorted(angles, key=lambda t: (abs(t), t)):
         row = []
         for r in radii:
-            p = sample_params(image.shape, config=config, rng=seed, angle=a, radius=r, density=density)
-            out = composite(image, rain_layer(image.shape, p), blend=p.blend)[y0 : y0 + ch, x0 : x0 + cw]
-            tile = np.zeros((ch + head, cw + 4, 3), np.uint8)
-            tile[head:, 2 : 2 + cw] = out
-            cv2.putText(tile, f"{a:+g} deg r={r:g}", (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                        (255, 255, 255), 1, cv2.LINE_AA)
+            p = sample_params(
+                image.shape, config=config, rng=seed, angle=a, radius=r, density=density
+            )
+            out = composite(image, rain_layer(image.shape, p), blend=p.blend)
+            crop = out[y0 : y0 + ch, x0 : x0 + cw]
+            crop = cv2.resize(crop, (cw * zoom, ch * zoom), interpolation=cv2.INTER_NEAREST)
+            tile = np.zeros((ch * zoom + head, cw * zoom + 4, 3), np.uint8)
+            tile[head:, 2 : 2 + cw * zoom] = crop
+            text = f"{a:+g} deg  r={r:g}"
+            cv2.putText(
+                tile, text, (4, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA
+            )
             row.append(tile)
         rows.append(np.concatenate(row, axis=1))
     return np.concatenate(rows, axis=0)
+
+
+# ----------------------------------------------------------------------------- photos
+
+#: scikit-image's bundled natural RGB photos with clear licences, and their provenance
+#: (from the docstrings of ``skimage.data``). Scene ids are ``skimage/<file>``.
+BUNDLED_PHOTOS: dict[str, str] = {
+    "astronaut.png": "scikit-image data: Eileen Collins, NASA Great Images; public domain",
+    "chelsea.png": "scikit-image data: Chelsea the cat; CC0 by Stefan van der Walt",
+    "coffee.png": "scikit-image data: coffee cup, Pikolo Espresso Bar; CC0 by Rachel Michetti",
+    "rocket.jpg": "scikit-image data: DSCOVR launch on Falcon 9, SpaceX; public domain",
+}
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A clean photograph: its scene id (relative posix path), file and provenance note."""
+
+    key: str
+    path: Path
+    note: str = ""
+
+    @property
+    def stem(self) -> str:
+        """The key without its suffix: the base of every file name made from the photo."""
+        return str(PurePosixPath(self.key).with_suffix(""))
+
+
+def bundled_photos() -> list[Photo]:
+    """scikit-image's bundled CC0 / public-domain photos (no download; see BUNDLED_PHOTOS).
+
+    Raises
+    ------
+    InputError
+        None of them is in the installed scikit-image.
+    """
+    import skimage.data
+
+    folder = Path(skimage.data.__file__).parent
+    photos = [
+        Photo(f"skimage/{name}", folder / name, note)
+        for name, note in BUNDLED_PHOTOS.items()
+        if (folder / name).is_file()
+    ]
+    if not photos:
+        raise InputError(
+            f"{folder}: scikit-image's bundled photos are missing; pass a folder of clean photos."
+        )
+    return photos
+
+
+def find_photos(folder: str | os.PathLike) -> list[Photo]:
+    """Every image below ``folder`` (recursive, hidden files skipped), sorted by relative path.
+
+    Raises
+    ------
+    InputError
+        Not a folder, no images, or two images that differ only in suffix (``a.png``,
+        ``a.jpg``: their outputs would collide).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder of clean photos.")
+    photos, stems = [], {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if (
+            not p.is_file()
+            or not is_image_path(p)
+            or any(s.startswith(".") for s in rel.split("/"))
+        ):
+            continue
+        photo = Photo(rel, p)
+        if photo.stem in stems:
+            raise InputError(
+                f"{root}: {stems[photo.stem]} and {rel} differ only in suffix; rename one."
+            )
+        stems[photo.stem] = rel
+        photos.append(photo)
+    if not photos:
+        raise InputError(
+            f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})."
+        )
+    photos.sort(key=lambda ph: ph.key)
+    return photos
+
+
+def load_photo(path: str | os.PathLike, *, max_size: int | None = None) -> np.ndarray:
+    """Read a photo as (H, W, 3) uint8 RGB (16-bit scaled down), shrunk so its longer side is
+    at most ``max_size`` (area interpolation) when given."""
+    img = read_image(path)
+    if img.dtype == np.uint16:
+        img = np.rint(img / 257.0).astype(np.uint8)
+    h, w = img.shape[:2]
+    if max_size is not None and max(h, w) > max_size:
+        s = max_size / max(h, w)
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    return img
+
+
+def find_semantic(photo: Photo, folder: str | os.PathLike) -> Path:
+    """The label map of ``photo`` in ``folder``, matched by relative path and file name.
+
+    Tried in order: the photo's relative path with any image suffix, then the Cityscapes
+    name (``*_leftImg8bit`` -> ``*_gtFine_labelIds.png``) at the same relative folder.
+
+    Raises
+    ------
+    InputError
+        No match.
+    """
+    folder = Path(folder)
+    stem = PurePosixPath(photo.stem)
+    names = [stem.with_suffix(s).as_posix() for s in (".png", *sorted(IMAGE_SUFFIXES))]
+    if stem.name.endswith("_leftImg8bit"):
+        city = stem.name[: -len("_leftImg8bit")] + "_gtFine_labelIds.png"
+        names.append((stem.parent / city).as_posix())
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    raise InputError(f"{folder}: no semantic map for {photo.key} (looked for {names[0]}, ...).")
+
+
+# ----------------------------------------------------------------------------- datasets
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    """Options of a synthesis run that shape its output (recorded in ``rainset.json``).
+
+    Parameters
+    ----------
+    config : sampling ranges.
+    per_image : variants per photo.
+    seed : global seed.
+    tiers : ``"store"`` writes the four low-pass tiers; ``"lazy"`` records their filters only
+        (recompute with :func:`lowpass_tiers`).
+    tier_choice : ``"rule"`` (:func:`choose_tier`), ``"review"`` (a reviewer picks, see
+        :func:`review_tiers`) or ``"all"`` (no choice; every tier is a target).
+    max_size : shrink photos so the longer side is at most this (None: full size).
+    """
+
+    config: SynthConfig = DEFAULT_CONFIG
+    per_image: int = 1
+    seed: int = 0
+    tiers: Literal["store", "lazy"] = "store"
+    tier_choice: Literal["rule", "review", "all"] = "rule"
+    max_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.per_image < 1:
+            raise ValueError(f"per_image must be >= 1, got {self.per_image}")
+        if self.tiers not in ("store", "lazy"):
+            raise ValueError(f"tiers must be 'store' or 'lazy', got {self.tiers!r}")
+        if self.tier_choice not in ("rule", "review", "all"):
+            raise ValueError(f"tier_choice must be rule, review or all, got {self.tier_choice!r}")
+        if self.max_size is not None and self.max_size < 8:
+            raise ValueError(f"max_size must be >= 8 px, got {self.max_size}")
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["tier_sigmas"] = {_tier_name(k): tier_sigma(k) for k in TIER_SIZES}
+        d["reference_height"] = self.config.reference_height
+        d["rain_map_scale"] = RAIN_MAP_SCALE
+        return d
+
+
+def _tier_name(k: int) -> str:
+    return f"{k}x{k}"
+
+
+def sample_id(photo: Photo, variant: int) -> str:
+    """A sample's id: the photo's stem and the variant, ``"<stem>_v<variant>"``."""
+    return f"{photo.stem}_v{variant}"
+
+
+class SynthEvent(NamedTuple):
+    """One sample of :func:`synthesize`: its id and record, or ``skipped`` when it was there."""
+
+    id: str
+    record: dict | None
+    skipped: bool
+
+
+@dataclass(frozen=True)
+class _Task:
+    photo: Photo
+    sha256: str
+    variants: tuple[int, ...]
+    root: Path
+    options: SynthOptions
+    image_format: str
+    jpeg_quality: int
+    tier: int | None  # a reviewer's choice
+    semantic: Path | None
+
+
+def synthesize(
+    photos: list[Photo],
+    root: str | os.PathLike,
+    *,
+    options: SynthOptions | None = None,
+    workers: int = 1,
+    split_rule: SplitRule | None = None,
+    image_format: Literal["png", "jpg"] = "png",
+    jpeg_quality: int = 95,
+    semantic_dir: str | os.PathLike | None = None,
+    tier_decisions: dict[str, int | None] | None = None,
+) -> Iterator[SynthEvent]:
+    """Write a paired dataset of rainy/clean samples from clean photos; resumable.
+
+    Each photo gives ``options.per_image`` samples, each sampled from
+    ``sample_seed(options.seed, photo.key, variant)`` and rendered with :func:`render`. The
+    scene of a sample is its photo's key, so all variants of a photo share a split. Files:
+    ``clean/<stem>``, ``rainy|mask|rain_map|residual/<stem>_v<k>``, ``tiers/<k>x<k>/<stem>``,
+    ``semantic/<stem>``. Rain maps are 16-bit PNG (value = R / :data:`RAIN_MAP_SCALE`);
+    residuals and masks are always PNG, so with the default PNG images
+    ``clean + residual == rainy`` holds on disk.
+
+    Parameters
+    ----------
+    photos : from :func:`bundled_photos` or :func:`find_photos`.
+    root : the dataset folder; an unfinished one with the same options is resumed (samples
+        already in its manifest are skipped, ``skipped=True``).
+    options : what shapes the output (default ``SynthOptions()``).
+    workers : processes rendering and encoding photos; the output does not depend on it.
+    split_rule, image_format, jpeg_quality : as :class:`rainset.dataset.DatasetWriter`.
+    semantic_dir : label maps copied alongside, matched by :func:`find_semantic`.
+    tier_decisions : for ``tier_choice="review"``: photo key -> chosen k, or None to drop the
+        photo (from :func:`review_tiers`).
+
+    Yields
+    ------
+    event : SynthEvent, one per sample, in photo then variant order.
+    """
+    options = options or SynthOptions()
+    split_rule = split_rule or SplitRule()
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if options.tier_choice == "review" and tier_decisions is None:
+        raise ValueError("tier_choice='review' needs tier_decisions (see review_tiers)")
+    root = Path(root)
+    params = {**options.to_json(), "semantic": semantic_dir is not None}
+    semantic = {p.key: find_semantic(p, semantic_dir) for p in photos} if semantic_dir else {}
+    with DatasetWriter(
+        root,
+        kind="paired",
+        params=params,
+        split_rule=split_rule,
+        image_format=image_format,
+        jpeg_quality=jpeg_quality,
+        tool="rainset synth",
+    ) as writer:
+        plan: list[tuple[Photo, list[str], _Task | None]] = []  # photos in order
+        for photo in photos:
+            ids = [sample_id(photo, v) for v in range(options.per_image)]
+            todo = tuple(v for v, i in enumerate(ids) if not writer.has(i))
+            digest = sha256_file(photo.path) if todo else None  # else recorded by an earlier run
+            note = photo.note or f"clean photo {photo.key}"
+            writer.add_source(photo.path, note=note, sha256=digest)
+            tier = None
+            if options.tier_choice == "review":
+                if photo.key not in tier_decisions:
+                    raise ValueError(f"tier_decisions has no entry for {photo.key!r}")
+                tier = tier_decisions[photo.key]
+                if tier is None:  # the reviewer rejected the photo
+                    continue
+            task = None
+            if todo:
+                task = _Task(
+                    photo,
+                    digest,
+                    todo,
+                    root,
+                    options,
+                    image_format,
+                    jpeg_quality,
+                    tier,
+                    semantic.get(photo.key),
+                )
+            plan.append((photo, ids, task))
+        tasks = [t for _, _, t in plan if t is not None]
+        results = _run(tasks, workers)
+        for _, ids, task in plan:
+            records = {r["id"]: r for r in next(results)} if task is not None else {}
+            for sid in ids:
+                if sid in records:
+                    writer.add(records[sid])
+                    yield SynthEvent(sid, records[sid], False)
+                else:
+                    yield SynthEvent(sid, None, True)
+
+
+def _run(tasks: list[_Task], workers: int) -> Iterator[list[dict]]:
+    """Results of :func:`_render_photo` in task order, in this process or a pool."""
+    if workers == 1 or len(tasks) <= 1:
+        yield from map(_render_photo, tasks)
+        return
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
+    try:
+        yield from pool.map(_render_photo, tasks)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _save(task: _Task, stem: str, image: np.ndarray, *, lossless: bool = False) -> str:
+    """Write like DatasetWriter.write_image (same suffix rule) from any process."""
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * np.uint8(255)
+    png = task.image_format == "png" or lossless or image.ndim == 2 or image.dtype == np.uint16
+    rel = stem + (".png" if png else ".jpg")
+    write_image(task.root / rel, image, quality=task.jpeg_quality)
+    return rel
+
+
+def _render_photo(task: _Task) -> list[dict]:
+    """Render and write every pending variant of one photo; return their records."""
+    photo, opt = task.photo, task.options
+    clean = load_photo(photo.path, max_size=opt.max_size)
+    shared: dict = {"clean": _save(task, f"clean/{photo.stem}", clean)}
+    tiers = lowpass_tiers(clean) if opt.tiers == "store" or opt.tier_choice == "rule" else {}
+    if opt.tiers == "store":
+        shared["tiers"] = {
+            _tier_name(k): _save(task, f"tiers/{_tier_name(k)}/{photo.stem}", t)
+            for k, t in tiers.items()
+        }
+    if opt.tier_choice == "rule":
+        k, kept = choose_tier(clean, tiers)
+        shared["tier"] = _tier_name(k)
+        shared["tier_detail_kept"] = dict(zip(map(_tier_name, sorted(tiers)), kept))
+    elif opt.tier_choice == "review":
+        shared["tier"] = _tier_name(task.tier)
+    if task.semantic is not None:
+        shared["semantic"] = _save(task, f"semantic/{photo.stem}", _load_labels(task, clean))
+    source = {"source": photo.key, "source_sha256": task.sha256}
+    records = []
+    for v in task.variants:
+        seed = sample_seed(opt.seed, photo.key, v)
+        params = sample_params(clean.shape, config=opt.config, rng=seed)
+        out = render(clean, params, mask_threshold=opt.config.mask_threshold)
+        stem = f"{photo.stem}_v{v}"
+        rain16 = np.clip(np.rint(out.rain / RAIN_MAP_SCALE), 0, 65535).astype(np.uint16)
+        records.append(
+            {
+                "id": sample_id(photo, v),
+                "scene": photo.key,
+                "rainy": _save(task, f"rainy/{stem}", out.rainy),
+                "clean": shared["clean"],
+                "mask": _save(task, f"mask/{stem}", out.mask),
+                "rain_map": _save(task, f"rain_map/{stem}", rain16),
+                "residual": _save(task, f"residual/{stem}", out.residual, lossless=True),
+                **{k: v for k, v in shared.items() if k != "clean"},
+                "labels": labels(params, coverage=out.coverage),
+                "params": params.to_dict(),
+                "variant": v,
+                "mask_threshold": opt.config.mask_threshold,
+                "rain_map_scale": RAIN_MAP_SCALE,
+                **source,
+            }
+        )
+    return records
+
+
+def _load_labels(task: _Task, clean: np.ndarray) -> np.ndarray:
+    """A semantic map as stored (grey ids or RGB colours), resized by nearest neighbour."""
+    data = np.fromfile(task.semantic, dtype=np.uint8)
+    lab = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if lab is None:
+        raise InputError(f"{task.semantic}: not a readable label map.")
+    if lab.ndim == 3:
+        lab = cv2.cvtColor(lab[:, :, :3], cv2.COLOR_BGR2RGB)
+    if lab.shape[:2] != clean.shape[:2]:
+        if task.options.max_size is None:
+            raise InputError(
+                f"{task.semantic}: label map is {lab.shape[1]}x{lab.shape[0]} but its photo "
+                f"{task.photo.key} is {clean.shape[1]}x{clean.shape[0]}."
+            )
+        lab = cv2.resize(lab, (clean.shape[1], clean.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return lab

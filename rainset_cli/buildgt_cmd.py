@@ -196,7 +196,7 @@ def run_build(inputs, out, opts, *, review, decisions=None, auto_threshold=0.5, 
     rows: list[dict] = []
     failures: list[str] = []
     with DatasetWriter(
-        out, kind="paired", params=params, split_rule=SplitRule(test_scenes=test_scenes),
+        out, kind="clean" if opts.write == "clean" else "paired", params=params, split_rule=SplitRule(test_scenes=test_scenes),
         image_format=image_format, jpeg_quality=jpeg_quality, tool="rainset build-gt",
     ) as writer:
         if workers > 1 and len(inputs) > 1:

@@ -1,0 +1,491 @@
+"""The clean image of a static rain clip: temporal mode, percentile vote, one global percentile.
+
+The estimator of the SPANet paper (Wang et al., CVPR 2019, Sec. 3), exactly as
+ARCHITECTURE.md sec. 2 pins it. For each element (a pixel's luma, or one channel of a pixel)
+with values sorted ``s_0 <= ... <= s_{N-1}``:
+
+1. the mode: the most frequent value, ties going to the smallest (rain only brightens);
+2. its percentile range ``[100 i_first / N, 100 i_last / N]``, where the mode occupies sorted
+   indices ``i_first .. i_last`` (the released notebook's form of the paper's Eq. 3);
+3. one global percentile ``p_hat``: on the grid ``p = 0 .. 100`` count the elements whose range
+   contains ``p`` (both ends inclusive); ``p_hat`` is the most voted ``p``, the lowest on ties
+   (no range can contain 100, since ``i_last <= N - 1``);
+4. the clean value: the ``p_hat``-th percentile of the element's values with linear
+   interpolation (``np.percentile``'s default), floored to uint8.
+
+``select="luma"`` (the default, the released notebook's method) votes on full-range BT.601
+luma (:func:`rainset.image.rgb_to_luma`) and then applies step 4 to each RGB channel with the
+one ``p_hat``; the notebook's colour conversion also added 128 to Y in most columns through a
+broadcasting slip, which is not reproduced. ``select="rgb"`` lets every (pixel, channel) vote.
+
+``method="robust"`` (not the paper's) is a rain-rejecting mean: per element, drop the samples
+more than ``k`` robust sigmas above the median (sigma = 1.4826 MAD, at least one level) and
+average the rest. The SPA estimator keeps one order statistic per pixel, so sensor noise stays
+in its result; averaging the rain-free samples removes most of it (see
+``benchmarks/bench_estimator.py`` and ``tests/test_groundtruth.py`` for the measured gap).
+
+Exact arithmetic
+    Every comparison and interpolation is integer arithmetic, so all back-ends agree bit for
+    bit: ``p`` is in a range iff ``100 i_first <= p N <= 100 i_last``; the percentile is
+    ``(100 s_k + r (s_{k+1} - s_k)) // 100`` with ``k, r = divmod(p (N - 1), 100)``. This is the
+    true floor of the linearly interpolated percentile. ``np.percentile`` works in float64 and
+    can land a hair below an exact integer (values ``[0, 100]`` at ``p = 29`` give
+    ``28.999999999999996``), so ``floor(np.percentile(...))`` is occasionally one level lower;
+    our result equals ``floor(np.percentile(...) + 1e-9)``.
+
+Speed and memory
+    The CPU path is compiled with numba (:mod:`rainset._gt_numba`) when numba is installed and
+    falls back to numpy (sorting over column tiles, same results, several times slower).
+    ``device="cuda"`` runs the same computation with PyTorch (:mod:`rainset._gt_torch`, imported
+    only then). Working memory beyond the ``(T, H, W, 3)`` uint8 stack is per pixel: 4 bytes of
+    mode indices (12 for ``select="rgb"``), 1 (3) for the mode, 3 for the image, plus ~1 MiB of
+    scratch per worker. At 4K (3840 x 2160) x 300 frames the stack is 7.46 GB and the rest
+    about 66 MB (luma) or 191 MB (rgb), well inside a 24 GiB budget; the numpy fallback adds
+    ~12 bytes per sample of one tile (``tile_rows``; automatic tiles use ~256 MB).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from rainset.errors import RainsetError
+from rainset.image import rgb_to_luma
+
+log = logging.getLogger(__name__)
+
+#: Most frames one estimate takes (mode indices and counts are uint16).
+MAX_FRAMES = 65535
+#: MAD to Gaussian sigma.
+MAD_SCALE = 1.4826
+#: Smallest sigma (8-bit levels) of the robust method, so a noiseless clip keeps its median.
+SIGMA_FLOOR = 1.0
+#: Samples above the median by more than this many sigmas count as rain (method "robust").
+ROBUST_K = 2.5
+
+# Samples per numpy/torch tile (~12 bytes of temporaries each): ~256 MB.
+_TILE_SAMPLES = 1 << 24
+
+Engine = Literal["numba", "numpy", "torch-cpu", "torch-cuda"]
+
+
+@dataclass(frozen=True)
+class GTResult:
+    """What :func:`estimate_clean` found.
+
+    Attributes
+    ----------
+    image : (H, W, 3) uint8 ndarray
+        The clean image.
+    p_hat : int or None
+        The voted percentile, 0..100 (None for ``method="robust"``).
+    n_frames : int
+        N, the number of frames used.
+    votes : (101,) int64 ndarray or None
+        ``votes[p]``: elements whose mode range contains ``p``.
+    mode_index : (H, W, 2) or (H, W, 3, 2) uint16 ndarray or None
+        ``i_first, i_last`` of each element's mode; the channel axis is there for ``"rgb"``.
+    mode : (H, W) or (H, W, 3) uint8 ndarray or None
+        Each element's mode (luma for ``"luma"``).
+    select, method : the options used.
+    """
+
+    image: np.ndarray
+    p_hat: int | None
+    n_frames: int
+    votes: np.ndarray | None
+    mode_index: np.ndarray | None
+    mode: np.ndarray | None
+    select: str
+    method: str
+
+    @property
+    def ranges(self) -> np.ndarray | None:
+        """(H, W, 2) or (H, W, 3, 2) float32 percentile ranges ``lo, hi`` of each mode."""
+        if self.mode_index is None:
+            return None
+        return (self.mode_index.astype(np.float32) * np.float32(100.0)) / np.float32(self.n_frames)
+
+
+class FrameStack:
+    """A frame stack preallocated for its cap, so growing N costs only the new frames.
+
+    ``np.empty`` reserves address space; pages are committed as frames are written, so a
+    4K x 300 capacity costs memory only as it fills.
+
+    Parameters
+    ----------
+    capacity : most frames it will hold.
+    height, width : frame size.
+    """
+
+    def __init__(self, capacity: int, height: int, width: int):
+        if not 1 <= capacity <= MAX_FRAMES:
+            raise ValueError(f"capacity must be in 1..{MAX_FRAMES}, got {capacity}")
+        if height < 1 or width < 1:
+            raise ValueError(f"height and width must be positive, got {height}x{width}")
+        self._buf = np.empty((capacity, height, width, 3), np.uint8)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def capacity(self) -> int:
+        return self._buf.shape[0]
+
+    @property
+    def frames(self) -> np.ndarray:
+        """(n, H, W, 3) uint8 view of the frames added so far (no copy)."""
+        return self._buf[: self._n]
+
+    def append(self, frame: np.ndarray) -> None:
+        """Add one (H, W, 3) uint8 frame."""
+        if self._n == self.capacity:
+            raise ValueError(f"the stack is full ({self.capacity} frames)")
+        if frame.shape != self._buf.shape[1:] or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be {self._buf.shape[1:]} uint8, got {frame.shape} {frame.dtype}")
+        self._buf[self._n] = frame
+        self._n += 1
+
+    def extend(self, frames: Iterable[np.ndarray]) -> int:
+        """Add frames until the iterable or the capacity ends; returns how many were added."""
+        added = 0
+        for f in frames:
+            self.append(f)
+            added += 1
+            if self._n == self.capacity:
+                break
+        return added
+
+
+def estimate_clean(
+    frames: np.ndarray,
+    *,
+    select: Literal["luma", "rgb"] = "luma",
+    method: Literal["spa", "robust"] = "spa",
+    device: Literal["auto", "cpu", "cuda"] = "cpu",
+    tile_rows: int | None = None,
+) -> GTResult:
+    """Estimate the clean background of a static rain clip.
+
+    Parameters
+    ----------
+    frames : (T, H, W, 3) uint8 ndarray
+        RGB frames of a static scene, ``1 <= T <= 65535``. Frames must each be contiguous (a
+        view such as ``stack[:n]`` or ``stack[::2]`` is used as is, without a copy).
+    select : "luma" (default: the released SPANet notebook) votes on full-range BT.601 luma;
+        "rgb" votes over all three channels.
+    method : "spa" (default: the paper's estimator) or "robust" (rain-rejecting mean).
+    device : "cpu" (numba, else numpy), "cuda" (PyTorch on a GPU) or "auto" (cuda when
+        PyTorch sees one, else cpu).
+    tile_rows : rows per tile for the numpy and torch paths (bounds their working memory);
+        None picks tiles of ~16 M samples. The numba path tiles itself.
+
+    Returns
+    -------
+    GTResult
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, dtypes or options.
+    RainsetError
+        ``device="cuda"`` without PyTorch or without a CUDA device.
+    """
+    if select not in ("luma", "rgb"):
+        raise ValueError(f"select must be 'luma' or 'rgb', got {select!r}")
+    if method not in ("spa", "robust"):
+        raise ValueError(f"method must be 'spa' or 'robust', got {method!r}")
+    return _estimate(frames, select=select, method=method, engine=_engine(device), tile_rows=tile_rows)
+
+
+def mode_ranges(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each element's temporal mode (ties -> smallest) and the sorted indices it occupies.
+
+    Parameters
+    ----------
+    values : (N, ...) uint8 ndarray
+        N samples of every element.
+
+    Returns
+    -------
+    first, last : (...) uint16 ndarrays
+        ``i_first``, ``i_last``: the mode's first and last index in the sorted samples.
+    mode : (...) uint8 ndarray
+    """
+    x = _as_2d(values, "values")
+    fl, mode, _ = _mode_stats(x, luma=False, engine=_cpu_engine(), tile=None)
+    shape = values.shape[1:]
+    return fl[:, 0].reshape(shape), fl[:, 1].reshape(shape), mode.reshape(shape)
+
+
+def vote_percentile(first: np.ndarray, last: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+    """The percentile that most mode ranges contain.
+
+    Parameters
+    ----------
+    first, last : integer ndarrays of one shape
+        Sorted indices of each element's mode, ``0 <= first <= last < n``.
+    n : number of samples per element.
+
+    Returns
+    -------
+    p_hat : int
+        The ``p`` in 0..100 with most votes; the lowest on ties.
+    votes : (101,) int64 ndarray
+        ``votes[p] = #{elements : 100 first <= p n <= 100 last}``.
+    """
+    first = np.asarray(first).ravel()
+    last = np.asarray(last).ravel()
+    if first.shape != last.shape:
+        raise ValueError(f"first and last must have one shape, got {first.shape} and {last.shape}")
+    if not 1 <= n <= MAX_FRAMES:
+        raise ValueError(f"n must be in 1..{MAX_FRAMES}, got {n}")
+    diff = np.zeros(103, np.int64)
+    step = 1 << 22  # bounds the int64 temporaries for 4K rgb votes
+    for i in range(0, first.size, step):
+        f = first[i : i + step].astype(np.int64)
+        la = last[i : i + step].astype(np.int64)
+        if f.size and (f.min() < 0 or la.max() >= n or (f > la).any()):
+            raise ValueError(f"need 0 <= first <= last < n = {n}")
+        lo = (100 * f + n - 1) // n
+        hi = (100 * la) // n
+        ok = lo <= hi
+        diff += np.bincount(lo[ok], minlength=103)[:103]
+        diff -= np.bincount(hi[ok] + 1, minlength=103)[:103]
+    votes = np.cumsum(diff)[:101]
+    return int(np.argmax(votes)), votes
+
+
+def percentile_image(frames: np.ndarray, p: int) -> np.ndarray:
+    """The ``p``-th percentile (linear interpolation) of each element over time, floored.
+
+    Parameters
+    ----------
+    frames : (T, ...) uint8 ndarray, e.g. (T, H, W, 3)
+    p : int, 0..100
+
+    Returns
+    -------
+    image : (...) uint8 ndarray
+        ``floor`` of the exact linear-interpolation percentile (see the module notes).
+    """
+    x = _as_2d(frames, "frames")
+    if not (isinstance(p, (int, np.integer)) and 0 <= p <= 100):
+        raise ValueError(f"p must be an integer in 0..100, got {p!r}")
+    k, r = divmod(int(p) * (x.shape[0] - 1), 100)
+    return _percentile(x, k, r, engine=_cpu_engine(), tile=None).reshape(frames.shape[1:])
+
+
+def robust_mean(frames: np.ndarray, *, k: float = ROBUST_K) -> np.ndarray:
+    """Rain-rejecting temporal mean of each element.
+
+    Keeps the samples ``x <= median + k * sigma`` with ``sigma = max(1.4826 * MAD, 1)`` (MAD:
+    median absolute deviation from the median; medians average the two middle values for even
+    T) and returns their mean rounded half up.
+
+    Parameters
+    ----------
+    frames : (T, ...) uint8 ndarray
+    k : rejection threshold in sigmas, > 0.
+
+    Returns
+    -------
+    image : (...) uint8 ndarray
+    """
+    x = _as_2d(frames, "frames")
+    table = robust_threshold_table(k)
+    return _robust(x, table, engine=_cpu_engine(), tile=None).reshape(frames.shape[1:])
+
+
+def robust_threshold_table(k: float = ROBUST_K) -> np.ndarray:
+    """Keep threshold ``floor(median + k sigma)`` for every median and MAD, as a table.
+
+    Indexed by ``2 * median`` (0..510) and ``4 * MAD`` (0..1020), both integers for uint8
+    samples, so every back-end applies the identical float64 formula.
+
+    Returns
+    -------
+    table : (511, 1021) uint8 ndarray
+    """
+    if not (np.isfinite(k) and k > 0):
+        raise ValueError(f"k must be a positive number, got {k!r}")
+    med = np.arange(511) / 2.0
+    sigma = np.maximum(MAD_SCALE * (np.arange(1021) / 4.0), SIGMA_FLOOR)
+    thr = np.floor(med[:, None] + k * sigma[None, :])
+    return np.clip(thr, 0, 255).astype(np.uint8)
+
+
+# --- dispatch -------------------------------------------------------------------------------
+
+
+def _cpu_engine() -> Engine:
+    return "numba" if importlib.util.find_spec("numba") is not None else "numpy"
+
+
+def _engine(device: str) -> Engine:
+    if device == "cpu":
+        return _cpu_engine()
+    if device not in ("auto", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    try:
+        import torch
+    except ImportError:
+        if device == "auto":
+            return _cpu_engine()
+        raise RainsetError("device 'cuda' needs PyTorch (pip install torch); use device 'cpu'.") from None
+    if torch.cuda.is_available():
+        return "torch-cuda"
+    if device == "auto":
+        return _cpu_engine()
+    raise RainsetError("device 'cuda': PyTorch sees no CUDA device here; use device 'cpu'.")
+
+
+def _as_2d(frames: np.ndarray, name: str) -> np.ndarray:
+    """(T, ...) uint8 -> (T, M) view (a copy only when a frame itself is not contiguous)."""
+    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
+        raise ValueError(f"{name} must be a uint8 ndarray, got {type(frames).__name__} {getattr(frames, 'dtype', '')}")
+    if frames.ndim < 2 or frames.shape[0] < 1 or frames[0].size == 0:
+        raise ValueError(f"{name} must be (T, ...) with T >= 1 and non-empty frames, got {frames.shape}")
+    if frames.shape[0] > MAX_FRAMES:
+        raise ValueError(f"{name} has {frames.shape[0]} frames; at most {MAX_FRAMES} are supported")
+    x = frames.reshape(frames.shape[0], -1)
+    if x.strides[1] != 1:
+        x = np.ascontiguousarray(x)
+    return x
+
+
+def _estimate(frames, *, select, method, engine: Engine, tile_rows=None) -> GTResult:
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be (T, H, W, 3), got {frames.shape}")
+    if tile_rows is not None and tile_rows < 1:
+        raise ValueError(f"tile_rows must be >= 1, got {tile_rows}")
+    x = _as_2d(frames, "frames")
+    n, h, w = frames.shape[:3]
+    tile = None if tile_rows is None else tile_rows * w * 3
+    if method == "robust":
+        image = _robust(x, robust_threshold_table(ROBUST_K), engine=engine, tile=tile)
+        return GTResult(image.reshape(h, w, 3), None, n, None, None, None, select, method)
+    luma = select == "luma"
+    if tile is not None and luma:
+        tile //= 3
+    fl, mode, votes = _mode_stats(x, luma=luma, engine=engine, tile=tile)
+    p_hat = int(np.argmax(votes))
+    k, r = divmod(p_hat * (n - 1), 100)
+    image = _percentile(x, k, r, engine=engine, tile=None if tile_rows is None else tile_rows * w * 3)
+    ch = (h, w) if luma else (h, w, 3)
+    log.debug("estimate: N=%d select=%s p_hat=%d (%d votes)", n, select, p_hat, votes[p_hat])
+    return GTResult(
+        image.reshape(h, w, 3), p_hat, n, votes, fl.reshape(*ch, 2), mode.reshape(ch), select, method
+    )
+
+
+# The three kernels each engine provides, on x : (T, M) uint8. `tile` is elements per tile
+# (pixels for luma) or None for automatic.
+
+
+def _mode_stats(x, *, luma, engine: Engine, tile):
+    if engine == "numba":
+        from rainset import _gt_numba as nb
+
+        return nb.mode_stats(x, luma)
+    if engine.startswith("torch"):
+        from rainset import _gt_torch
+
+        return _gt_torch.mode_stats(x, luma=luma, device=engine[6:], tile=tile or _auto_tile(x))
+    return _np_mode_stats(x, luma=luma, tile=tile or _auto_tile(x))
+
+
+def _percentile(x, k, r, *, engine: Engine, tile):
+    if engine == "numba":
+        from rainset import _gt_numba as nb
+
+        return nb.percentile(x, k, r)
+    if engine.startswith("torch"):
+        from rainset import _gt_torch
+
+        return _gt_torch.percentile(x, k, r, device=engine[6:], tile=tile or _auto_tile(x))
+    return _tiles(x, tile or _auto_tile(x), lambda s: _np_pct(s, k, r))
+
+
+def _robust(x, table, *, engine: Engine, tile):
+    if engine == "numba":
+        from rainset import _gt_numba as nb
+
+        return nb.robust(x, table)
+    if engine.startswith("torch"):
+        from rainset import _gt_torch
+
+        return _gt_torch.robust(x, table, device=engine[6:], tile=tile or _auto_tile(x))
+    return _tiles(x, tile or _auto_tile(x), lambda s: _np_robust(s, table))
+
+
+# --- numpy path: sort each tile's samples along time ----------------------------------------
+
+
+def _auto_tile(x) -> int:
+    return max(_TILE_SAMPLES // x.shape[0], 64)
+
+
+def _tiles(x, tile, fn) -> np.ndarray:
+    out = np.empty(x.shape[1], np.uint8)
+    for c0 in range(0, x.shape[1], tile):
+        out[c0 : c0 + tile] = fn(np.sort(x[:, c0 : c0 + tile].T, axis=1))
+    return out
+
+
+def _np_pct(s, k, r):
+    a = s[:, k].astype(np.int32)
+    if r == 0:
+        return a.astype(np.uint8)
+    return ((100 * a + r * (s[:, k + 1] - a)) // 100).astype(np.uint8)
+
+
+def _np_robust(s, table):
+    n = s.shape[1]
+    k, k2 = (n - 1) // 2, n // 2
+    si = s.astype(np.int32)
+    med2 = si[:, k] + si[:, k2]
+    d = np.abs(2 * si - med2[:, None])
+    d.sort(axis=1)
+    keep_at = table[med2, d[:, k] + d[:, k2]].astype(np.int32)
+    keep = si <= keep_at[:, None]
+    cnt = keep.sum(axis=1)
+    total = np.where(keep, si, 0).sum(axis=1)
+    return ((2 * total + cnt) // (2 * cnt)).astype(np.uint8)
+
+
+def _np_mode_sorted(s):
+    """Mode of each row of sorted ``s (E, T)``: (first, last, mode)."""
+    e_n, n = s.shape
+    idx = np.arange(n, dtype=np.int32)
+    start = np.zeros((e_n, n), np.int32)
+    start[:, 1:] = np.where(s[:, 1:] != s[:, :-1], idx[1:], 0)
+    np.maximum.accumulate(start, axis=1, out=start)
+    runlen = idx - start  # length - 1 of the run so far
+    # The first position reaching the longest run ends the earliest (smallest) longest run.
+    last = runlen.argmax(axis=1)
+    rows = np.arange(e_n)
+    return last - runlen[rows, last], last, s[rows, last]
+
+
+def _np_mode_stats(x, *, luma, tile):
+    n, m = x.shape
+    e_n = m // 3 if luma else m
+    fl = np.empty((e_n, 2), np.uint16)
+    mode = np.empty(e_n, np.uint8)
+    votes = np.zeros(101, np.int64)
+    for c0 in range(0, e_n, tile):
+        c1 = min(c0 + tile, e_n)
+        v = rgb_to_luma(x[:, 3 * c0 : 3 * c1].reshape(n, -1, 3)) if luma else x[:, c0:c1]
+        first, last, mode[c0:c1] = _np_mode_sorted(np.sort(v.T, axis=1))
+        fl[c0:c1, 0] = first
+        fl[c0:c1, 1] = last
+        votes += vote_percentile(first, last, n)[1]
+    return fl, mode, votes

@@ -1,0 +1,583 @@
+"""The ``rainset pairs`` pipeline: scenes in, static segments, N frames each, frame pairs out.
+
+For every scene of the input (a video file or a folder of frames) the frames are scored once,
+streaming (:mod:`rainset.timelapse`); kept segments are decoded a second time to take their N
+frames at full resolution, with foreground masks and optionally a pseudo ground truth. The
+output is a ``timelapse`` dataset (``docs/format.md``) plus, beside it, a stats CSV per scene,
+contact sheets and ``report.md`` saying why each stretch was kept or rejected.
+
+Scene ids and splits: one scene per input entry, named after it (the file stem or folder name,
+made path-safe; entries whose names collide keep their full name). Segments of a scene are
+``<scene>/s00``, ``<scene>/s01`` ...; the dataset's ``scene`` (what splits go by) is the input
+entry, so two segments of one place never straddle train and test.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from rainset.dataset import DatasetWriter, SplitRule
+from rainset.errors import InputError
+from rainset.fsutil import atomic_write_text
+from rainset.image import is_image_path, write_image
+from rainset.timelapse import (
+    N_FRAMES,
+    FrameScore,
+    Rejection,
+    Segment,
+    StaticConfig,
+    StaticScorer,
+    choose_frames,
+    find_segments,
+    foreground_masks,
+    sample_pairs,
+    write_stats_csv,
+)
+from rainset.video import VIDEO_SUFFIXES, iter_frames, list_frame_files, probe
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PairsOptions:
+    """What ``rainset pairs`` makes of each scene.
+
+    Parameters
+    ----------
+    n_frames : frames kept per segment (the paper's N = 30); also the shortest segment kept.
+    pairs_per_segment : pairs drawn per segment; None for all C(N, 2) (435 at N = 30).
+    seed : seeds the pair draw; each segment's draw is seeded by ``(seed, crc32(segment id))``
+        so adding scenes changes no other segment's pairs.
+    select : ``"even"`` or ``"consistent"`` frame choice (:func:`rainset.timelapse.choose_frames`).
+    masks : write a foreground mask per frame.
+    pseudo_gt : write each segment's clean image estimated from its N frames
+        (:func:`rainset.groundtruth.estimate_clean`, SPANet's percentile method).
+    static : thresholds of the static-segment finder.
+    """
+
+    n_frames: int = N_FRAMES
+    pairs_per_segment: int | None = None
+    seed: int = 0
+    select: Literal["even", "consistent"] = "even"
+    masks: bool = True
+    pseudo_gt: bool = False
+    static: StaticConfig = field(default_factory=StaticConfig)
+
+    def __post_init__(self) -> None:
+        if self.n_frames < 2:
+            raise ValueError(f"n_frames must be >= 2, got {self.n_frames}")
+        if self.pairs_per_segment is not None and self.pairs_per_segment < 1:
+            raise ValueError(f"pairs_per_segment must be >= 1, got {self.pairs_per_segment}")
+        if self.select not in ("even", "consistent"):
+            raise ValueError(f"select must be 'even' or 'consistent', got {self.select!r}")
+
+    def params(self) -> dict:
+        """The options as the dataset's ``params`` (JSON)."""
+        d = asdict(self)
+        d["pairs"] = "all" if self.pairs_per_segment is None else self.pairs_per_segment
+        return d
+
+
+@dataclass
+class SceneResult:
+    """What happened to one scene; also stored as ``scenes/<scene>.json`` for resuming."""
+
+    scene: str
+    source: str
+    n_frames: int
+    fps: float | None
+    segments: list[Segment]
+    rejections: list[Rejection]
+    frames: dict[str, list[int]] = field(default_factory=dict)  # segment id -> chosen indices
+    pairs: dict[str, int] = field(default_factory=dict)  # segment id -> pairs written
+    sheets: list[str] = field(default_factory=list)
+    stats: str = ""
+
+    def segment_id(self, i: int) -> str:
+        return f"{self.scene}/s{i:02d}"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> SceneResult:
+        d = dict(d)
+        d["segments"] = [Segment(**s) for s in d["segments"]]
+        d["rejections"] = [Rejection(**r) for r in d["rejections"]]
+        return cls(**d)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".") or "scene"
+
+
+def find_scenes(path: str | os.PathLike) -> list[tuple[str, Path]]:
+    """The scenes of an input and their stable ids.
+
+    Parameters
+    ----------
+    path : a video file (one scene); a folder of frames (one scene); or a folder whose entries
+        are scenes: video files (by suffix) and sub-folders of frames. Other files are skipped
+        with a log line.
+
+    Returns
+    -------
+    scenes : list of (scene id, source path), in natural order of the entry names. The id is
+        the file stem or folder name with characters other than letters, digits, ``.-_``
+        replaced by ``_``; where two entries would share an id, each keeps its full name
+        (``a.mp4`` -> ``a.mp4``), and a counter settles what still collides.
+
+    Raises
+    ------
+    InputError
+        The path is missing, or a folder holds no video and no frame folder.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder.")
+    if path.is_file():
+        return [(_safe(path.stem), path)]
+    entries, skipped = [], []
+    for e in sorted(path.iterdir(), key=lambda p: _natural(p.name)):
+        if e.name.startswith("."):
+            continue
+        if e.is_file() and e.suffix.lower() in VIDEO_SUFFIXES:
+            entries.append(e)
+        elif e.is_dir() and list_frame_files(e):
+            entries.append(e)
+        elif not (e.is_file() and is_image_path(e)):
+            skipped.append(e.name)
+    images = [e for e in path.iterdir() if e.is_file() and is_image_path(e)]
+    if not entries:
+        if images:
+            return [(_safe(path.name), path)]  # the folder itself is one scene's frames
+        raise InputError(f"{path}: no video files and no folders of frames in it.")
+    if images:
+        logger.warning("%s: ignoring %d loose image files beside the scenes", path, len(images))
+    if skipped:
+        logger.info("%s: skipped %s (not a video or a frame folder)", path, ", ".join(skipped))
+    stems = [_safe(e.stem if e.is_file() else e.name) for e in entries]
+    ids: list[str] = []
+    for e, stem in zip(entries, stems):
+        sid = stem if stems.count(stem) == 1 else _safe(e.name)
+        base, k = sid, 2
+        while sid in ids:
+            sid, k = f"{base}-{k}", k + 1
+        ids.append(sid)
+    return list(zip(ids, entries))
+
+
+def _natural(name: str) -> tuple:
+    return tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in re.split(r"(\d+)", name)
+    )
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+class _Thumbs:
+    """A few evenly spread thumbnails of a stream of unknown length (stride doubles)."""
+
+    def __init__(self, width: int = 240, keep: int = 16) -> None:
+        self.width, self.keep, self.stride = width, keep, 1
+        self.items: list[tuple[int, np.ndarray]] = []
+        self.last: tuple[int, np.ndarray] | None = None
+
+    def _small(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        return cv2.resize(
+            frame, (self.width, max(1, round(h * self.width / w))), interpolation=cv2.INTER_AREA
+        )
+
+    def add(self, i: int, frame: np.ndarray) -> None:
+        if i % self.stride == 0:
+            self.items.append((i, self._small(frame)))
+            if len(self.items) > self.keep:
+                self.stride *= 2
+                self.items = [t for t in self.items if t[0] % self.stride == 0]
+        self.last = (i, frame)
+
+    def three(self) -> list[tuple[int, np.ndarray]]:
+        """First, middle and last thumbnail."""
+        items = list(self.items)
+        if self.last is not None and items[-1][0] != self.last[0]:
+            items.append((self.last[0], self._small(self.last[1])))
+        return [items[0], items[len(items) // 2], items[-1]]
+
+
+def analyse_scene(
+    frames: Iterable[np.ndarray],
+    *,
+    config: StaticConfig | None = None,
+    min_length: int = N_FRAMES,
+) -> tuple[list[FrameScore], list[Segment], list[Rejection], int]:
+    """Score every frame of one source and find its static segments (streaming).
+
+    Parameters
+    ----------
+    frames : iterable of (H, W, 3) uint8 ndarray, e.g. ``iter_frames(source)``.
+    config, min_length : see :class:`StaticConfig` and :func:`find_segments`.
+
+    Returns
+    -------
+    scores, segments, rejections : see :func:`rainset.timelapse.find_segments`.
+    factor : the analysis downscale factor used (for :func:`foreground_masks`).
+    """
+    scorer = StaticScorer(config or StaticConfig())
+    scores = [r for frame in frames for r in scorer.update(frame)]
+    scores += scorer.finish()
+    segments, rejections = find_segments(scores, min_length=min_length)
+    return scores, segments, rejections, scorer.factor or 1
+
+
+def _tap(frames: Iterable[np.ndarray], thumbs: _Thumbs) -> Iterator[np.ndarray]:
+    for i, frame in enumerate(frames):
+        thumbs.add(i, frame)
+        yield frame
+
+
+def _status(n: int, result: SceneResult) -> list[str]:
+    status = [""] * n
+    for i, s in enumerate(result.segments):
+        for j in range(s.start, s.stop):
+            status[j] = result.segment_id(i)
+    for r in result.rejections:
+        for j in range(r.start, r.stop):
+            status[j] = f"rejected: {r.reason}"
+    return status
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+def build_pairs(
+    input_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    options: PairsOptions = PairsOptions(),
+    split_rule: SplitRule | None = None,
+    image_format: Literal["png", "jpg"] = "png",
+    jpeg_quality: int = 95,
+    note: str = "",
+) -> Iterator[SceneResult]:
+    """Make a time-lapse pairs dataset from every scene of ``input_path`` (resumable).
+
+    Parameters
+    ----------
+    input_path : see :func:`find_scenes`.
+    out : dataset folder. Rerunning with the same options resumes; scenes already finished
+        (``scenes/<scene>.json``) are not decoded again.
+    options : frames, pairs, masks, pseudo-GT and thresholds.
+    split_rule : scene -> split (default :class:`SplitRule`'s hashed 20 % test).
+    image_format, jpeg_quality : how frames (and clean images) are stored.
+    note : licence / provenance note recorded with every source.
+
+    Yields
+    ------
+    result : SceneResult, one per scene, as each is finished. ``report.md`` is written after
+        the last.
+    """
+    out = Path(out)
+    scenes = find_scenes(input_path)
+    results = []
+    with DatasetWriter(
+        out, kind="timelapse", params=options.params(), split_rule=split_rule or SplitRule(),
+        image_format=image_format, jpeg_quality=jpeg_quality, tool="rainset pairs",
+    ) as writer:  # fmt: skip
+        for scene, source in scenes:
+            done = out / "scenes" / f"{scene}.json"
+            if done.is_file():
+                result = SceneResult.from_json(json.loads(done.read_text(encoding="utf-8")))
+            else:
+                writer.add_source(source, note=note)
+                result = _build_scene(scene, source, out, writer, options)
+                atomic_write_text(done, json.dumps(result.to_json(), indent=1) + "\n")
+            results.append(result)
+            yield result
+    write_report(out, results, options, str(input_path))
+
+
+def _build_scene(scene: str, source: Path, out: Path, writer, options: PairsOptions) -> SceneResult:
+    info = probe(source)
+    thumbs = _Thumbs()
+    scores, segments, rejections, factor = analyse_scene(
+        _tap(iter_frames(source), thumbs), config=options.static, min_length=options.n_frames
+    )
+    result = SceneResult(scene, str(source), len(scores), info.fps, segments, rejections)
+    logger.info("%s: %d frames, %d segments kept", scene, len(scores), len(segments))
+    stats = f"stats/{scene}.csv"
+    write_stats_csv(out / stats, scores, fps=info.fps, status=_status(len(scores), result))
+    result.stats = stats
+    chosen = {
+        result.segment_id(i): choose_frames(
+            s, options.n_frames, select=options.select, scores=scores
+        )
+        for i, s in enumerate(segments)
+    }
+    result.frames = chosen
+    for sid, frames in _segment_frames(source, info.kind, chosen):
+        masks = (
+            foreground_masks(frames, factor=factor, level=options.static.foreground_level)
+            if options.masks
+            else None
+        )
+        clean = _pseudo_gt(frames) if options.pseudo_gt else None
+        result.pairs[sid] = _write_segment(
+            writer, scene, sid, chosen[sid], frames, masks, clean, options
+        )
+        k = int(sid.rsplit("/s", 1)[1])
+        sheet = f"sheets/{scene}_s{k:02d}.png"
+        img = contact_sheet(scores, result, options.static, segment=k, frames=frames, masks=masks)
+        write_image(out / sheet, img)
+        result.sheets.append(sheet)
+    if not segments:
+        sheet = f"sheets/{scene}.png"
+        write_image(
+            out / sheet, contact_sheet(scores, result, options.static, thumbs=thumbs.three())
+        )
+        result.sheets.append(sheet)
+    return result
+
+
+def _segment_frames(
+    source: Path, kind: str, chosen: dict[str, list[int]]
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(segment id, (N, H, W, 3) frames) per segment, decoding once up to the last one."""
+    if not chosen:
+        return
+    if kind == "folder":
+        files = list_frame_files(source)
+        for sid, idx in chosen.items():
+            yield sid, np.stack(list(iter_frames([files[i] for i in idx])))
+        return
+    want = {i: sid for sid, idx in chosen.items() for i in idx}
+    stop = max(want) + 1
+    buf: dict[str, list[np.ndarray]] = {sid: [] for sid in chosen}
+    for i, frame in enumerate(iter_frames(source, stop=stop)):
+        sid = want.get(i)
+        if sid is None:
+            continue
+        buf[sid].append(frame)
+        if len(buf[sid]) == len(chosen[sid]):
+            yield sid, np.stack(buf.pop(sid))
+    if buf:
+        raise InputError(f"{source}: ended before frame {stop - 1} on the second read.")
+
+
+def _pseudo_gt(frames: np.ndarray) -> np.ndarray:
+    from rainset.groundtruth import estimate_clean
+
+    return estimate_clean(frames).image
+
+
+def _write_segment(writer, scene, sid, indices, frames, masks, clean, options) -> int:
+    """Write a segment's frames (once), masks, clean image and pairs; returns the pair count."""
+    tag = sid.rsplit("/", 1)[1]
+    clean_rel = writer.write_image(f"clean/{scene}/{tag}", clean) if clean is not None else None
+    ids = []
+    for j, i in enumerate(indices):
+        fid = f"{scene}/{i:06d}"
+        ids.append(fid)
+        if writer.has(fid):
+            continue
+        rec = {
+            "id": fid,
+            "scene": scene,
+            "frame": writer.write_image(f"frames/{scene}/{i:06d}", frames[j]),
+            "index": i,
+            "segment": sid,
+        }
+        if masks is not None:
+            rec["mask"] = writer.write_image(f"masks/{scene}/{i:06d}", masks[j])
+        if clean_rel is not None:
+            rec["clean"] = clean_rel
+        writer.add(rec)
+    rng = np.random.default_rng([options.seed, zlib.crc32(sid.encode())])
+    pairs = sample_pairs(len(ids), k=options.pairs_per_segment, rng=rng)
+    todo = []
+    for m, n in pairs:
+        pid = f"{ids[m]}|{ids[n]}"
+        if not writer.has_pair(pid):
+            todo.append({"id": pid, "a": ids[m], "b": ids[n], "segment": sid})
+    writer.add_pairs(todo)
+    return len(pairs)
+
+
+# ----------------------------------------------------------------------------- sheets, report
+
+_CURVES = (  # (field, label, threshold attribute)
+    ("spread", "camera shift spread (px)", "max_shift"),
+    ("cut", "cut score (1 - NCC)", "max_cut"),
+    ("illumination", "|illumination change|", "max_illumination"),
+    ("foreground", "foreground fraction", "max_foreground"),
+)
+
+
+def _plot(
+    values: np.ndarray, limit: float, spans, width: int, height: int, label: str
+) -> np.ndarray:
+    """One score curve: kept spans green, rejected red, the threshold as a grey line."""
+    img = np.full((height, width, 3), 255, np.uint8)
+    n = len(values)
+    top = max(2 * limit, float(np.max(values)) if n else 0.0) * 1.05
+    x = (np.arange(n) + 0.5) * width / max(n, 1)
+    for a, b, colour in spans:
+        cv2.rectangle(img, (int(a * width / n), 0), (int(b * width / n), height - 1), colour, -1)
+    ty = int(height - 1 - limit / top * (height - 1))
+    cv2.line(img, (0, ty), (width - 1, ty), (120, 120, 120), 1)
+    y = height - 1 - np.clip(values / top, 0, 1) * (height - 1)
+    pts = np.stack([x, y], axis=1).round().astype(np.int32)
+    cv2.polylines(img, [pts], False, (20, 20, 160), 1, cv2.LINE_AA)
+    text = f"{label}: max {float(np.max(values)) if n else 0:.3g}, threshold {limit:g}"
+    cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return img
+
+
+def contact_sheet(
+    scores: list[FrameScore],
+    result: SceneResult,
+    config: StaticConfig,
+    *,
+    segment: int | None = None,
+    frames: np.ndarray | None = None,
+    masks: np.ndarray | None = None,
+    thumbs: list[tuple[int, np.ndarray]] | None = None,
+    width: int = 960,
+) -> np.ndarray:
+    """A review image: three frames above the score curves of the whole scene.
+
+    For a kept segment the frames are its first, middle and last chosen frames with their
+    foreground masks tinted red, and the segment is shaded dark green on the curves (other
+    kept segments light green, rejected stretches light red). Without ``segment``, ``thumbs``
+    (index, image) are shown instead.
+
+    Returns
+    -------
+    sheet : (H, width, 3) uint8 RGB ndarray
+    """
+    tiles, labels = [], []
+    if segment is not None and frames is not None:
+        idx = result.frames[result.segment_id(segment)]
+        for j in (0, len(idx) // 2, len(idx) - 1):
+            f = frames[j].copy()
+            if masks is not None:
+                f[masks[j]] = (0.5 * f[masks[j]] + (127, 0, 0)).astype(np.uint8)
+            share = f" fg {100 * masks[j].mean():.0f}%" if masks is not None else ""
+            tiles.append(f)
+            labels.append(f"frame {idx[j]}{share}")
+    else:
+        for i, t in thumbs or []:
+            tiles.append(t)
+            labels.append(f"frame {i}")
+    tw = width // 3
+    row = []
+    for t, lab in zip(tiles, labels):
+        t = cv2.resize(
+            t, (tw, max(1, round(t.shape[0] * tw / t.shape[1]))), interpolation=cv2.INTER_AREA
+        )
+        cv2.putText(t, lab, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
+        row.append(t)
+    h = max((t.shape[0] for t in row), default=0)
+    row = [np.pad(t, ((0, h - t.shape[0]), (0, 0), (0, 0))) for t in row]
+    spans = [(r.start, r.stop, (255, 215, 215)) for r in result.rejections]
+    spans += [
+        (s.start, s.stop, (200, 240, 200) if i != segment else (120, 210, 120))
+        for i, s in enumerate(result.segments)
+    ]
+    plots = []
+    for name, label, attr in _CURVES:
+        v = np.array([abs(getattr(s, name)) for s in scores], np.float64)
+        plots.append(_plot(v, getattr(config, attr), spans, width, 70, label))
+    if segment is not None:
+        s = result.segments[segment]
+        title = f"{result.segment_id(segment)}: frames {s.start}-{s.stop - 1} ({s.length}), begins at {s.begins}, ends at {s.ends}"
+    else:
+        title = f"{result.scene}: no static segment of {len(scores)} frames kept"
+    head = np.full((24, width, 3), 255, np.uint8)
+    cv2.putText(head, title, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    parts = (
+        [head]
+        + ([np.pad(np.hstack(row), ((0, 0), (0, width - tw * len(row)), (0, 0)))] if row else [])
+        + plots
+    )
+    return np.vstack(parts)
+
+
+def write_report(
+    out: str | os.PathLike,
+    results: Iterable[SceneResult],
+    options: PairsOptions,
+    input_path: str = "",
+) -> Path:
+    """Write ``report.md``: a table per scene, then each scene's segments and rejections."""
+    out = Path(out)
+    results = list(results)
+    cfg = options.static
+    per = (
+        "all C(N, 2)"
+        if options.pairs_per_segment is None
+        else f"{options.pairs_per_segment} sampled (seed {options.seed})"
+    )
+    lines = [
+        "# rainset pairs report",
+        "",
+        f"Input `{input_path}`: {len(results)} scenes. N = {options.n_frames} frames per segment "
+        f"({options.select} choice), pairs per segment: {per}.",
+        f"Static means: camera shift spread <= {cfg.max_shift:g} px, cut score <= {cfg.max_cut:g}, "
+        f"illumination change <= {100 * cfg.max_illumination:g} %, foreground <= "
+        f"{100 * cfg.max_foreground:g} % of the frame (difference > {cfg.foreground_level} levels).",
+        "",
+        "| scene | frames | kept segments | rejected stretches | frames written | pairs |",
+        "|---|---:|---|---|---:|---:|",
+    ]
+    for r in results:
+        kept = (
+            "; ".join(f"s{i:02d}: {s.start}-{s.stop - 1}" for i, s in enumerate(r.segments))
+            or "none"
+        )
+        rej = "; ".join(f"{x.start}-{x.stop - 1}: {x.reason}" for x in r.rejections) or "none"
+        nf = sum(len(v) for v in r.frames.values())
+        lines.append(
+            f"| {r.scene} | {r.n_frames} | {kept} | {rej} | {nf} | {sum(r.pairs.values())} |"
+        )
+    total_pairs = sum(sum(r.pairs.values()) for r in results)
+    total_segs = sum(len(r.segments) for r in results)
+    lines += ["", f"Total: {total_segs} segments, {total_pairs} pairs.", ""]
+    for r in results:
+        lines += [
+            f"## {r.scene}",
+            "",
+            f"Source `{r.source}`, {r.n_frames} frames"
+            + (f" at {r.fps:g} fps" if r.fps else "")
+            + f"; scores in `{r.stats}`.",
+            "",
+        ]
+        for i, s in enumerate(r.segments):
+            sid = r.segment_id(i)
+            lines.append(
+                f"- kept {sid}: frames {s.start}-{s.stop - 1} ({s.length}), begins at {s.begins}, "
+                f"ends at {s.ends}; {len(r.frames.get(sid, []))} frames, {r.pairs.get(sid, 0)} pairs"
+            )
+        for x in r.rejections:
+            lines.append(
+                f"- rejected {x.start}-{x.stop - 1} ({x.stop - x.start} frames): **{x.reason}** ({x.detail})"
+            )
+        lines += [""] + [f"![{Path(s).stem}]({s})" for s in r.sheets] + [""]
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path

@@ -1,0 +1,720 @@
+"""Static segments in rainy footage: per-frame scores, segments, frame choice, pairs.
+
+The time-lapse deraining paper trains on sequences "in which both camera and scenes are static
+except for time-varying rain streaks" and says it "extracted the static part" of public rainy
+videos without saying how (time-lapse seed, Sec. III-D). This module finds that part and says
+why it kept or rejected each stretch (ARCHITECTURE.md sec. 4).
+
+Every frame is scored on downscaled luma after a temporal median of three frames, so a rain
+streak (rarely on one pixel in two consecutive frames) barely moves any score:
+
+``dx, dy``
+    Global camera shift against the reference of the current run (its first frame), in
+    full-resolution pixels: the per-axis median over a 3 x 3 grid of tiles of sub-pixel phase
+    correlation, so a passing car or a swaying branch in a few tiles does not move it.
+``spread``
+    Diagonal of the bounding box of all shifts of the run so far: any two frames of a run are
+    at most about this far apart. A frame that would push it over ``max_shift`` starts a new run.
+``cut``
+    ``1 - NCC`` between consecutive smoothed frames further reduced to about 64 pixels wide:
+    near 0 within a shot (even while panning), near 1 across a cut. Normalised
+    cross-correlation ignores gain and offset, so a light change is not a cut.
+``illumination``
+    Relative change of the mean luma against the run's reference (the denominator is floored
+    at 16 levels so noise in near-black night footage is not a "change").
+``foreground``
+    Fraction of pixels differing by more than ``foreground_level`` from the temporal median of
+    the frame's chunk (a run, cut into chunks of at most ``chunk`` frames), after gain
+    compensation. A car passing a static camera is foreground; it does not end a run.
+``deviation``
+    Mean absolute difference from that median, in levels: the "consistent" frame choice picks
+    the lowest.
+
+A run ends at a cut, when the shift spread exceeds ``max_shift``, or when the illumination
+change exceeds ``max_illumination``; frames whose foreground fraction exceeds
+``max_foreground`` are dropped from it. Maximal remaining pieces of at least ``N`` frames are
+the kept segments; every other stretch gets a reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import itertools
+import logging
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+import cv2
+import numpy as np
+import scipy.fft
+
+from rainset.fsutil import atomic_path
+
+logger = logging.getLogger(__name__)
+
+#: Frames per sequence: the paper's N (Sec. III-E, "We set C = 186 and N = 30").
+N_FRAMES = 30
+
+#: Break reasons written in ``FrameScore.flag`` and rejection reasons (with "too short").
+REASONS = ("cut", "moving camera", "illumination change", "too much foreground", "too short")
+_PRIORITY = {r: i for i, r in enumerate(REASONS)}  # ties between reasons: earlier wins
+
+
+@dataclass(frozen=True)
+class StaticConfig:
+    """Thresholds and analysis settings of the static-segment finder.
+
+    Parameters
+    ----------
+    max_shift : largest camera shift, in full-resolution pixels, between any two frames of a
+        segment (the diagonal of the shifts' bounding box). 2 px: a tripod in wind or a
+        stabilised phone leaves less; a hand-held shot or a slow drift more within seconds.
+    max_cut : largest ``1 - NCC`` between consecutive coarse frames within a shot. Frames of
+        one rainy shot score below 0.07 on real footage (pans and violent wind included);
+        different shots 0.5 to 1.
+    max_illumination : largest relative change of the mean luma against the run's first frame
+        (0.10, as :data:`rainset.motion.MAX_DRIFT`).
+    max_foreground : largest fraction of moving-foreground pixels a kept frame may have. Above
+        30 % too little of the frame is shared background for the consistency loss.
+    foreground_level : difference, in 8-bit luma levels at analysis scale, that makes a pixel
+        foreground. Rain is mostly removed by the temporal median before this test.
+    size : target longest side of the analysis image. The downscale factor is also capped so
+        that ``max_shift`` stays at least half an analysis pixel (phase-correlation noise is
+        about 0.05-0.2 px), i.e. 4 for the default: 720p analyses at 240 x 160, 4K at 960 x 540.
+    chunk : most frames per foreground chunk (memory: ``chunk`` analysis images).
+    """
+
+    max_shift: float = 2.0
+    max_cut: float = 0.3
+    max_illumination: float = 0.10
+    max_foreground: float = 0.3
+    foreground_level: int = 20
+    size: int = 320
+    chunk: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("max_shift", "max_cut", "max_illumination", "max_foreground"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 1 <= self.foreground_level <= 255:
+            raise ValueError(f"foreground_level must be in 1..255, got {self.foreground_level}")
+        if self.size < 32:
+            raise ValueError(f"size must be >= 32, got {self.size}")
+        if self.chunk < 3:
+            raise ValueError(f"chunk must be >= 3, got {self.chunk}")
+
+    def factor(self, height: int, width: int) -> int:
+        """Integer downscale factor for ``height x width`` frames (see ``size``)."""
+        by_size = math.ceil(max(height, width) / self.size)
+        by_shift = max(1, math.floor(2 * self.max_shift))
+        return max(1, min(by_size, by_shift, min(height, width) // 24))
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    """Scores of one frame (one row of the stats CSV).
+
+    Attributes
+    ----------
+    index : frame index in the source (0-based).
+    run : number of the run the frame belongs to (a new run starts at every break).
+    dx, dy : camera shift against the run's reference, full-resolution pixels (+x right, +y
+        down). On a frame that starts a run: its shift against the previous run's reference.
+    spread : bounding-box diagonal of the run's shifts up to this frame (same caveat).
+    response : median phase-correlation peak over the tiles (1 = identical, ~0 = unrelated).
+    cut : ``1 - NCC`` against the previous frame.
+    brightness : mean luma of the smoothed analysis image, 0..255.
+    illumination : relative luma change against the run's reference.
+    foreground : fraction of foreground pixels, 0..1.
+    deviation : mean absolute difference from the chunk median, luma levels.
+    flag : ``""``, or why this frame is not part of the previous run ("cut", "moving camera",
+        "illumination change") or is dropped ("too much foreground").
+    """
+
+    index: int
+    run: int
+    dx: float
+    dy: float
+    spread: float
+    response: float
+    cut: float
+    brightness: float
+    illumination: float
+    foreground: float = 0.0
+    deviation: float = 0.0
+    flag: str = ""
+
+
+# ----------------------------------------------------------------------------- measurements
+
+
+def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Per-pixel median of three images with four min/max operations."""
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+
+
+def _fast_len(n: int) -> int:
+    """Largest m <= n whose only prime factors are 2, 3 and 5 (fast FFT sizes)."""
+    m = n
+    while m > 1:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m -= 1
+    return 1
+
+
+def _grid_tiles(img: np.ndarray, grid: int = 3) -> np.ndarray:
+    """(grid*grid, th, tw) float32 tiles, mean removed, ready for the window.
+
+    Each tile is the centre of its grid cell cropped to FFT-friendly sides (a prime side such
+    as 53 makes the transform several times slower).
+    """
+    h, w = img.shape
+    ch, cw = h // grid, w // grid
+    th, tw = _fast_len(ch), _fast_len(cw)
+    y0, x0 = (ch - th) // 2, (cw - tw) // 2
+    t = img[: ch * grid, : cw * grid].astype(np.float32)
+    t = t.reshape(grid, ch, grid, cw).transpose(0, 2, 1, 3).reshape(grid * grid, ch, cw)
+    t = t[:, y0 : y0 + th, x0 : x0 + tw]
+    return t - t.mean(axis=(1, 2), keepdims=True)
+
+
+#: Width (sigma, pixels) of the correlation peak after the spectral weighting of
+#: :func:`phase_shifts`. Plain phase correlation weights all frequencies alike, the highest
+#: (rain, sensor noise) included; this weighting keeps them from dominating and gives the peak
+#: a Gaussian shape whose three-point fit is exact.
+PEAK_SIGMA = 1.5
+
+
+def phase_shifts(
+    ref_fft: np.ndarray, img_fft: np.ndarray, shape: tuple[int, int], *, sigma: float = PEAK_SIGMA
+) -> np.ndarray:
+    """Sub-pixel shifts of a batch of tiles against reference tiles by phase correlation.
+
+    Parameters
+    ----------
+    ref_fft, img_fft : (K, th, tw // 2 + 1) complex ndarray
+        ``scipy.fft.rfft2`` (or ``np.fft.rfft2``) of the windowed reference and image tiles.
+    shape : (th, tw), the tile size.
+    sigma : width of the correlation peak, pixels (see :data:`PEAK_SIGMA`).
+
+    Returns
+    -------
+    shifts : (K, 3) float ndarray
+        ``(dx, dy, response)`` per tile: the image tile equals the reference moved by
+        ``(dx, dy)`` pixels (+x right, +y down); ``response`` is the correlation peak (1 for
+        identical tiles, near 0 for unrelated ones).
+
+    Notes
+    -----
+    The normalised cross-power spectrum (a pure phase ramp for a translation) is multiplied by
+    ``exp(-2 pi^2 sigma^2 |f|^2)``, so its inverse is a Gaussian of width ``sigma`` centred on
+    the shift; a parabola through the logarithms of the peak and its two neighbours on each
+    axis then locates the centre exactly. On area-sampled (camera-like) shifts the error is a
+    few hundredths of a pixel, and on rainy static footage the estimate is several times less
+    noisy than the sinc-peak formula of Foroosh et al. (2002).
+    """
+    weight, total = _peak_weight(shape[0], shape[1], float(sigma))
+    cross = img_fft * np.conj(ref_fft)
+    cross /= np.abs(cross) + 1e-12
+    r = scipy.fft.irfft2(cross * weight, s=shape, axes=(1, 2))
+    k, h, w = r.shape
+    peak = r.reshape(k, -1).argmax(axis=1)
+    py, px = np.divmod(peak, w)
+    rows = np.arange(k)
+    c = r[rows, py, px]
+
+    def refine(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        lc = np.log(np.maximum(c, 1e-12))
+        ll, lh = np.log(np.maximum(lo, 1e-12)), np.log(np.maximum(hi, 1e-12))
+        den = ll - 2 * lc + lh
+        return np.where(den < 0, 0.5 * (ll - lh) / np.where(den < 0, den, -1.0), 0.0).clip(-1, 1)
+
+    fy_ = py + refine(r[rows, (py - 1) % h, px], r[rows, (py + 1) % h, px])
+    fx_ = px + refine(r[rows, py, (px - 1) % w], r[rows, py, (px + 1) % w])
+    fy_ = np.where(fy_ > h / 2, fy_ - h, fy_)
+    fx_ = np.where(fx_ > w / 2, fx_ - w, fx_)
+    return np.stack([fx_, fy_, c / total], axis=1)
+
+
+@functools.lru_cache(maxsize=8)
+def _peak_weight(th: int, tw: int, sigma: float) -> tuple[np.ndarray, float]:
+    """The spectral weight on the rfft grid, and the peak it gives two identical tiles."""
+    g = -2.0 * np.pi**2 * sigma**2
+    weight = np.exp(g * (np.fft.fftfreq(th)[:, None] ** 2 + np.fft.rfftfreq(tw)[None, :] ** 2))
+    full = np.exp(g * (np.fft.fftfreq(th)[:, None] ** 2 + np.fft.fftfreq(tw)[None, :] ** 2))
+    return weight.astype(np.float32), float(full.sum()) / (th * tw)
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    a = a.astype(np.float32) - float(a.mean())
+    b = b.astype(np.float32) - float(b.mean())
+    den = math.sqrt(float(np.vdot(a, a)) * float(np.vdot(b, b)))
+    return float(np.vdot(a, b)) / den if den > 0 else 1.0
+
+
+#: Longest side of the image the cut score compares. So coarse, motion of a few analysis
+#: pixels per frame (a pan) barely lowers the correlation while a different shot still does:
+#: on the real clips of ../shared/data, 1 - NCC stayed under 0.07 within shots and above 0.5
+#: between the last and first frames of different clips.
+_CUT_SIDE = 64
+
+
+class StaticScorer:
+    """Streaming per-frame scorer: feed frames in order, collect :class:`FrameScore` rows.
+
+    Memory is one analysis image per frame of the current foreground chunk (at most
+    ``config.chunk``), whatever the length of the video.
+
+    Examples
+    --------
+    >>> scorer = StaticScorer(StaticConfig())  # doctest: +SKIP
+    >>> rows = [r for f in frames for r in scorer.update(f)] + scorer.finish()  # doctest: +SKIP
+    """
+
+    def __init__(self, config: StaticConfig = StaticConfig()) -> None:
+        self.config = config
+        self.factor: int | None = None
+        self._shape: tuple[int, int, int] | None = None
+        self._raw: list[np.ndarray] = []  # the last two unsmoothed analysis images
+        self._n_in = 0
+        self._n_done = 0
+        self._window: np.ndarray | None = None
+        self._prev: np.ndarray | None = None  # previous smoothed image, cut-score scale
+        self._ref_fft: np.ndarray | None = None
+        self._ref_brightness = 0.0
+        self._box = (0.0, 0.0, 0.0, 0.0)  # min dx, max dx, min dy, max dy of the run
+        self._run = -1
+        self._chunk: list[tuple[dict, np.ndarray]] = []
+
+    def _small(self, frame: np.ndarray) -> np.ndarray:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        if self._shape is None:
+            self._shape = frame.shape
+            self.factor = self.config.factor(frame.shape[0], frame.shape[1])
+        elif frame.shape != self._shape:
+            raise ValueError(f"frame {self._n_in} is {frame.shape}, earlier ones {self._shape}")
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        k = self.factor
+        if k == 1:
+            return grey
+        h, w = grey.shape
+        return cv2.resize(grey, (w // k, h // k), interpolation=cv2.INTER_AREA)
+
+    def update(self, frame: np.ndarray) -> list[FrameScore]:
+        """Add the next frame; returns the rows that became final (possibly none).
+
+        Parameters
+        ----------
+        frame : (H, W, 3) uint8 ndarray, RGB, the same size as the first one.
+        """
+        self._raw.append(self._small(frame))
+        self._n_in += 1
+        if len(self._raw) == 1:
+            return []
+        if len(self._raw) == 2 and self._n_done == 0:
+            first = self._raw[0]  # no frame before the first: replicate it
+            return self._score(_median3(first, first, self._raw[1]))
+        a, b, c = self._raw[-3:]
+        self._raw = self._raw[-2:]
+        return self._score(_median3(a, b, c))
+
+    def finish(self) -> list[FrameScore]:
+        """Score the last frame and flush the open chunk; returns the remaining rows."""
+        out: list[FrameScore] = []
+        if self._n_done < self._n_in:
+            last = self._raw[-1]
+            prev = self._raw[-2] if len(self._raw) > 1 else last
+            out += self._score(_median3(prev, last, last))
+        out += self._flush()
+        return out
+
+    def _score(self, img: np.ndarray) -> list[FrameScore]:
+        cfg, k = self.config, self.factor
+        index = self._n_done
+        self._n_done += 1
+        tiles = _grid_tiles(img)
+        if self._window is None:
+            th, tw = tiles.shape[1:]
+            self._window = np.outer(np.hanning(th), np.hanning(tw)).astype(np.float32)
+        fft = scipy.fft.rfft2(tiles * self._window, axes=(1, 2))
+        brightness = float(img.mean())
+        row = {"index": index, "run": self._run, "brightness": brightness}
+        flag = "start"
+        dx = dy = spread = illumination = cut = 0.0
+        response = 1.0
+        h, w = img.shape
+        c = max(1, max(h, w) // _CUT_SIDE)
+        coarse = cv2.resize(img, (w // c, h // c), interpolation=cv2.INTER_AREA) if c > 1 else img
+        if self._prev is not None:
+            cut = max(0.0, 1.0 - _ncc(self._prev, coarse))
+            s = phase_shifts(self._ref_fft, fft, tiles.shape[1:])
+            med = np.sort(s, axis=0)[len(s) // 2]  # 9 tiles: the exact median
+            dx, dy, response = float(med[0]) * k, float(med[1]) * k, float(med[2])
+            x0, x1, y0, y1 = self._box
+            x0, x1, y0, y1 = min(x0, dx), max(x1, dx), min(y0, dy), max(y1, dy)
+            spread = math.hypot(x1 - x0, y1 - y0)
+            illumination = (brightness - self._ref_brightness) / max(self._ref_brightness, 16.0)
+            if cut > cfg.max_cut:
+                flag = "cut"
+            elif spread > cfg.max_shift:
+                flag = "moving camera"
+            elif abs(illumination) > cfg.max_illumination:
+                flag = "illumination change"
+            else:
+                flag = ""
+                self._box = (x0, x1, y0, y1)
+        self._prev = coarse
+        out: list[FrameScore] = []
+        if flag:  # a new run starts here, with this frame as its reference
+            out = self._flush()
+            self._run += 1
+            self._ref_fft, self._ref_brightness = fft, brightness
+            self._box = (0.0, 0.0, 0.0, 0.0)
+        row.update(
+            run=self._run, dx=dx, dy=dy, spread=spread, response=response, cut=cut,
+            illumination=illumination, flag="" if flag == "start" else flag,
+        )  # fmt: skip
+        self._chunk.append((row, img))
+        if len(self._chunk) >= cfg.chunk:
+            out += self._flush()
+        return out
+
+    def _flush(self) -> list[FrameScore]:
+        """Foreground and deviation of the open chunk against its temporal median."""
+        if not self._chunk:
+            return []
+        cfg = self.config
+        imgs = [img for _, img in self._chunk]
+        pick = np.unique(np.linspace(0, len(imgs) - 1, min(len(imgs), 25)).round().astype(int))
+        median = np.median(np.stack([imgs[i] for i in pick]), axis=0).astype(np.float32)
+        m_bright = float(median.mean())
+        out = []
+        for row, img in self._chunk:
+            gain = m_bright / row["brightness"] if row["brightness"] > 0 else 1.0
+            diff = np.abs(img.astype(np.float32) * np.float32(gain) - median)
+            row["foreground"] = float(np.count_nonzero(diff > cfg.foreground_level)) / diff.size
+            row["deviation"] = float(diff.mean())
+            if not row["flag"] and row["foreground"] > cfg.max_foreground:
+                row["flag"] = "too much foreground"
+            out.append(FrameScore(**row))
+        self._chunk = []
+        return out
+
+
+def score_frames(
+    frames: Iterable[np.ndarray], *, config: StaticConfig = StaticConfig()
+) -> Iterator[FrameScore]:
+    """Score every frame of a sequence (streaming; see :class:`StaticScorer`).
+
+    Parameters
+    ----------
+    frames : iterable of (H, W, 3) uint8 ndarray, RGB, one size throughout.
+    config : thresholds and analysis size.
+
+    Yields
+    ------
+    score : FrameScore, in frame order (a few frames behind the input: each chunk is scored
+        when it closes).
+    """
+    scorer = StaticScorer(config)
+    for frame in frames:
+        yield from scorer.update(frame)
+    yield from scorer.finish()
+
+
+# ----------------------------------------------------------------------------- segments
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A kept static stretch, frames ``start .. stop - 1``.
+
+    ``begins`` / ``ends`` say what bounds it: a reason from :data:`REASONS`, or ``"start"`` /
+    ``"end"`` of the footage.
+    """
+
+    start: int
+    stop: int
+    begins: str
+    ends: str
+
+    @property
+    def length(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A stretch, frames ``start .. stop - 1``, in no segment; ``reason`` is from
+    :data:`REASONS`, ``detail`` one human sentence with the evidence."""
+
+    start: int
+    stop: int
+    reason: str
+    detail: str
+
+
+def find_segments(
+    scores: Sequence[FrameScore], *, min_length: int = N_FRAMES
+) -> tuple[list[Segment], list[Rejection]]:
+    """Split scored frames into kept static segments and rejected stretches.
+
+    Parameters
+    ----------
+    scores : the rows of :func:`score_frames` for one source, in order, indices 0..T-1.
+    min_length : shortest kept segment (the number of frames you will take from each).
+
+    Returns
+    -------
+    segments : list of Segment, maximal pieces of one run without foreground-flagged frames
+        and at least ``min_length`` long.
+    rejections : list of Rejection covering every other frame, maximal stretches. The reason
+        is the most common break inside the stretch (a cut, a camera move, a light change
+        after its first frame, or a frame with too much foreground); a stretch without any is
+        one clean piece that is "too short".
+    """
+    if min_length < 1:
+        raise ValueError(f"min_length must be >= 1, got {min_length}")
+    n = len(scores)
+    if any(s.index != i for i, s in enumerate(scores)):
+        raise ValueError("scores must be the rows of one source in order, indices 0..T-1")
+    fg = "too much foreground"
+    pieces: list[tuple[int, int]] = []
+    i = 0
+    while i < n:
+        if scores[i].flag == fg:
+            i += 1
+            continue
+        j = i + 1
+        while j < n and scores[j].run == scores[i].run and scores[j].flag != fg:
+            j += 1
+        pieces.append((i, j))
+        i = j
+    kept = [(a, b) for a, b in pieces if b - a >= min_length]
+    segments = [
+        Segment(a, b, _bound(scores, a, "start"), _bound(scores, b, "end")) for a, b in kept
+    ]
+    rejections = []
+    edges = [0] + [x for ab in kept for x in ab] + [n]
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b > a:
+            longest = max((y - x for x, y in pieces if a <= x and y <= b), default=0)
+            rejections.append(_reject(scores, a, b, min_length, longest))
+    return segments, rejections
+
+
+def _bound(scores: Sequence[FrameScore], i: int, outside: str) -> str:
+    """What separates frame ``i`` from frame ``i - 1`` (for a segment starting or ending)."""
+    if i <= 0 or i >= len(scores):
+        return outside
+    return scores[i].flag or "too much foreground"  # only fg-dropped frames end a run silently
+
+
+def _reject(
+    scores: Sequence[FrameScore], a: int, b: int, min_length: int, longest: int
+) -> Rejection:
+    fg = "too much foreground"
+    # Events inside the stretch: breaks after its first frame (the first frame's own break is
+    # why the stretch begins, not why it was rejected) and every foreground-dropped frame.
+    events = [s for s in scores[a:b] if s.flag and (s.index > a or s.flag == fg)]
+    if not events:
+        detail = (
+            f"one static piece of {b - a} frames (need {min_length}), between "
+            f"{_bound(scores, a, 'start')} at {a} and {_bound(scores, b, 'end')} at {b}"
+        )
+        return Rejection(a, b, "too short", detail)
+    counts = Counter(s.flag for s in events)
+    reason = min(counts, key=lambda r: (-counts[r], _PRIORITY[r]))
+    hits = [s for s in events if s.flag == reason]
+    if reason == "moving camera":
+        step = max(math.hypot(s.dx, s.dy) for s in hits)
+        detail = f"camera moved at {len(hits)} frames, up to {step:.1f} px from the reference"
+    elif reason == "cut":
+        detail = f"{len(hits)} cut(s), at frame " + ", ".join(str(s.index) for s in hits[:5])
+    elif reason == "illumination change":
+        worst = max(abs(s.illumination) for s in hits)
+        detail = f"light changed at {len(hits)} frames, by up to {100 * worst:.0f} %"
+    else:
+        worst = max(s.foreground for s in hits)
+        detail = f"{len(hits)} frames with up to {100 * worst:.0f} % moving foreground"
+    others = ", ".join(f"{n} {r}" for r, n in sorted(counts.items()) if r != reason)
+    detail += f"; also {others}" if others else ""
+    if longest:
+        detail += f"; longest static piece {longest} frame{'s' if longest != 1 else ''}"
+    return Rejection(a, b, reason, detail)
+
+
+# ----------------------------------------------------------------------------- frames, pairs
+
+
+def choose_frames(
+    segment: Segment,
+    n: int,
+    *,
+    select: Literal["even", "consistent"] = "even",
+    scores: Sequence[FrameScore] | None = None,
+) -> list[int]:
+    """Pick ``n`` frame indices of a segment.
+
+    Parameters
+    ----------
+    segment : the segment; it must hold at least ``n`` frames.
+    n : frames to pick.
+    select : ``"even"`` spreads them evenly from the first to the last frame; ``"consistent"``
+        cuts the segment into ``n`` equal bins and takes from each the frame with the lowest
+        ``deviation`` from the temporal median (the most consistent with the others, still
+        spread over the segment so the rain differs).
+    scores : the source's score rows (indexed by frame), needed for ``"consistent"``.
+
+    Returns
+    -------
+    indices : sorted list of ``n`` distinct frame indices.
+    """
+    if n < 2:
+        raise ValueError(f"n must be >= 2 (pairs need two frames), got {n}")
+    if segment.length < n:
+        raise ValueError(f"segment {segment.start}..{segment.stop} has fewer than {n} frames")
+    if select == "even":
+        return [int(x) for x in np.linspace(segment.start, segment.stop - 1, n).round()]
+    if select != "consistent":
+        raise ValueError(f"select must be 'even' or 'consistent', got {select!r}")
+    if scores is None:
+        raise ValueError("select='consistent' needs the scores")
+    edges = np.linspace(segment.start, segment.stop, n + 1).astype(int)
+    return [
+        min(range(lo, hi), key=lambda i: (scores[i].deviation, i))
+        for lo, hi in zip(edges[:-1], edges[1:])
+    ]
+
+
+def sample_pairs(
+    n: int, *, k: int | None = None, rng: np.random.Generator | int | None = None
+) -> list[tuple[int, int]]:
+    """Unordered pairs ``(m, n)``, ``m < n``, of positions ``0 .. n - 1``: never a frame with itself.
+
+    Parameters
+    ----------
+    n : frames in the sequence (the paper: 30, so C(30, 2) = 435 pairs).
+    k : number of distinct pairs to draw; ``None`` (or ``k >= C(n, 2)``) gives all of them.
+    rng : seed or generator for the draw.
+
+    Returns
+    -------
+    pairs : list of (int, int), in lexicographic order.
+    """
+    if n < 2:
+        raise ValueError(f"n must be >= 2, got {n}")
+    every = list(itertools.combinations(range(n), 2))
+    if k is None or k >= len(every):
+        return every
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    picked = np.random.default_rng(rng).choice(len(every), size=k, replace=False)
+    return [every[i] for i in sorted(picked)]
+
+
+def foreground_masks(
+    frames: np.ndarray, *, factor: int = 3, level: int = StaticConfig.foreground_level
+) -> np.ndarray:
+    """Per-frame masks of what moves against the frames' temporal median.
+
+    Parameters
+    ----------
+    frames : (N, H, W, 3) uint8 ndarray, RGB, the frames of one segment.
+    factor : the comparison runs on frames downscaled by this factor (area average), which
+        thins rain streaks out as the scores' analysis does.
+    level : difference (8-bit levels, largest over R, G, B, after gain compensation) above
+        which a pixel is foreground; colour catches a red car on a grey street of equal luma.
+
+    Returns
+    -------
+    masks : (N, H, W) bool ndarray, True where something moved (a passing car, a swaying
+        branch). Thin leftovers of rain are removed by a 3 x 3 opening and the masks are
+        dilated by one analysis pixel to cover object borders.
+    """
+    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (N, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    n, h, w, _ = frames.shape
+    k = max(1, int(factor))
+    size = (max(1, w // k), max(1, h // k))
+    small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+    small = small.astype(np.float32)
+    median = np.median(small, axis=0)
+    m_bright = float(median.mean())
+    kernel = np.ones((3, 3), np.uint8)
+    masks = np.empty((n, h, w), bool)
+    for i in range(n):
+        gain = m_bright / max(float(small[i].mean()), 1e-3)
+        diff = np.abs(small[i] * np.float32(gain) - median).max(axis=2)
+        fg = (diff > level).astype(np.uint8)
+        fg = cv2.dilate(cv2.morphologyEx(fg, cv2.MORPH_OPEN, kernel), kernel)
+        masks[i] = cv2.resize(fg, (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    return masks
+
+
+# ----------------------------------------------------------------------------- stats CSV
+
+#: Columns of the per-scene stats CSV: the FrameScore fields, time and status.
+STATS_COLUMNS = (
+    "index",
+    "time",
+    *(f.name for f in fields(FrameScore) if f.name != "index"),
+    "status",
+)
+
+
+def write_stats_csv(
+    path: str | os.PathLike,
+    scores: Sequence[FrameScore],
+    *,
+    fps: float | None = None,
+    status: Sequence[str] | None = None,
+) -> None:
+    """Write every score of every frame to a CSV (atomically), for tuning thresholds.
+
+    Parameters
+    ----------
+    path : destination ``.csv``.
+    scores : the rows of :func:`score_frames`.
+    fps : frame rate, for the ``time`` column (seconds); empty when None.
+    status : per frame, e.g. the segment id or ``"rejected: moving camera"``.
+    """
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(STATS_COLUMNS)
+        for i, s in enumerate(scores):
+            d = asdict(s)
+            d["time"] = f"{s.index / fps:.3f}" if fps else ""
+            for key in ("dx", "dy", "spread", "illumination"):
+                d[key] = f"{d[key]:.3f}"
+            for key in ("response", "cut", "foreground"):
+                d[key] = f"{d[key]:.4f}"
+            for key in ("brightness", "deviation"):
+                d[key] = f"{d[key]:.2f}"
+            d["status"] = status[i] if status is not None else ""
+            out.writerow([d[c] for c in STATS_COLUMNS])
+
+
+def read_stats_csv(path: str | os.PathLike) -> list[FrameScore]:
+    """Read the score rows back from a stats CSV written by :func:`write_stats_csv`."""
+    kinds = {f.name: f.type for f in fields(FrameScore)}
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for rec in csv.DictReader(f):
+            d = {}
+            for name, typ in kinds.items():
+                v = rec[name]
+                d[name] = int(v) if typ == "int" else (v if typ == "str" else float(v))
+            rows.append(FrameScore(**d))
+    return rows

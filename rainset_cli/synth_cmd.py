@@ -1,0 +1,331 @@
+"""``rainset synth``: directional rain on clean photos, with labels, masks and low-pass tiers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from rainset_cli.common import err_console, progress, say
+
+
+def _floats(value: str, option: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"expected numbers separated by commas, got {value!r}", param_hint=option
+        ) from None
+    if not out:
+        raise click.BadParameter("give at least one value", param_hint=option)
+    return out
+
+
+def _prompt_reviewer(open_viewer: bool):
+    """Terminal front end for the tier question: accept, a blurrier tier, or drop the photo."""
+    from rainset.review import Decision
+
+    def review(c) -> Decision:
+        err_console.print(
+            f"\n[bold]{c.scene}[/]: low-pass tier [bold]{c.info['tier']}[/], keeps "
+            f"{100 * c.score:.0f} % of the fine detail. Does it show the main content but not "
+            "the details?"
+        )
+        err_console.print(f"sheet: {c.preview}")
+        if open_viewer:
+            click.launch(str(c.preview))
+        more = "[m]ore blur, " if c.can_grow else ""
+        while True:
+            answer = (
+                click.prompt(f"[a]ccept, {more}[r]eject photo, [o]pen sheet", default="a", err=True)
+                .strip()
+                .lower()
+            )
+            if answer in ("a", "accept"):
+                return Decision("accept")
+            if answer in ("m", "more") and c.can_grow:
+                return Decision("more")
+            if answer in ("m", "more"):
+                err_console.print(f"No blurrier tier: {c.grow_limit}. Accept or reject.")
+            elif answer in ("r", "reject"):
+                return Decision(
+                    "reject", click.prompt("reason", default="", err=True, show_default=False)
+                )
+            elif answer in ("o", "open"):
+                click.launch(str(c.preview))
+            else:
+                err_console.print(f"Unknown answer {answer!r}.")
+
+    return review
+
+
+@click.command("synth")
+@click.argument(
+    "clean_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Output dataset folder (with --preview: the sheet's PNG file).  "
+    "[default: rainset-synth, or preview.png]",
+)
+@click.option(
+    "--angles",
+    default="0,15,30,40",
+    show_default=True,
+    help="Degrees from vertical; 15 means +-15, a signed entry (+15, -15) one side only.",
+)
+@click.option(
+    "--radii",
+    default="0.2,0.4,0.6,0.8,1.0",
+    show_default=True,
+    help="Gaussian blur radii (the paper's streak sizes), at 512 px image height.",
+)
+@click.option(
+    "--density",
+    "densities",
+    default="light,medium,heavy",
+    show_default=True,
+    help="Density classes to draw from.",
+)
+@click.option(
+    "--length",
+    default="12,40",
+    show_default=True,
+    help="Streak length range MIN,MAX in px at 512 px image height.",
+)
+@click.option(
+    "--brightness",
+    default="0.45,0.85",
+    show_default=True,
+    help="Peak brightness range MIN,MAX of the near streaks (0..1).",
+)
+@click.option(
+    "--layers",
+    type=click.IntRange(1, 2),
+    default=2,
+    show_default=True,
+    help="Depth layers: 2 adds far streaks (shorter, thinner, dimmer).",
+)
+@click.option("--blend", type=click.Choice(["add", "screen"]), default="add", show_default=True)
+@click.option(
+    "--per-image", type=click.IntRange(1), default=1, show_default=True, help="Variants per photo."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--mask-threshold",
+    type=click.IntRange(1, 255),
+    default=13,
+    show_default=True,
+    help="Rain mask: max over channels of (rainy - clean) >= this many levels.",
+)
+@click.option(
+    "--tiers",
+    type=click.Choice(["store", "lazy"]),
+    default="store",
+    show_default=True,
+    help="Write the 3x3..9x9 low-pass tiers, or only record their filters.",
+)
+@click.option(
+    "--tier-choice",
+    type=click.Choice(["rule", "review", "all"]),
+    default="rule",
+    show_default=True,
+    help="Pick one tier per photo by rule or by review, or keep all.",
+)
+@click.option(
+    "--review",
+    type=click.Choice(["prompt", "accept", "auto", "file"]),
+    help="For --tier-choice review: who decides.  [default: prompt on a terminal]",
+)
+@click.option(
+    "--decisions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Decisions file for --review file.",
+)
+@click.option("--open", "open_viewer", is_flag=True, help="Open each review sheet in a viewer.")
+@click.option(
+    "--semantic",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of label maps matched by file name (Cityscapes-style), copied along.",
+)
+@click.option(
+    "--max-size", type=click.IntRange(8), help="Shrink photos so the longer side is at most this."
+)
+@click.option("--limit", type=click.IntRange(1), help="Use only the first N photos.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Processes; the output does not depend on it.",
+)
+@click.option(
+    "--format",
+    "image_format",
+    type=click.Choice(["png", "jpg"]),
+    default="png",
+    show_default=True,
+    help="Rainy, clean and tier images (masks, maps: always PNG).",
+)
+@click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True)
+@click.option("--test-scenes", default="", help="Comma-separated photo paths for the test split.")
+@click.option(
+    "--test-fraction",
+    type=click.FloatRange(0, 1),
+    default=0.2,
+    show_default=True,
+    help="Without --test-scenes: share of photos (by stable hash) in the test split.",
+)
+@click.option(
+    "--preview",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Only write a contact sheet of the angle x radius grid on this image.",
+)
+def synth(
+    clean_dir,
+    out,
+    angles,
+    radii,
+    densities,
+    length,
+    brightness,
+    layers,
+    blend,
+    per_image,
+    seed,
+    mask_threshold,
+    tiers,
+    tier_choice,
+    review,
+    decisions,
+    open_viewer,
+    semantic,
+    max_size,
+    limit,
+    workers,
+    image_format,
+    jpeg_quality,
+    test_scenes,
+    test_fraction,
+    preview,
+):
+    """Turn clean photos into rainy/clean pairs with direction labels, rain maps, masks and
+    low-pass ground-truth tiers (intensity-aware deraining dataset, rain-direction labels).
+
+    CLEAN_DIR is searched recursively; without it, scikit-image's bundled CC0 / public-domain
+    photos are used. Same seed, same bytes; an interrupted run resumes when rerun.
+    """
+    from rainset import synth as S
+
+    try:
+        angle_set = S.parse_angles(angles)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--angles") from None
+    pair = {
+        "--length": _floats(length, "--length"),
+        "--brightness": _floats(brightness, "--brightness"),
+    }
+    for name, v in pair.items():
+        if len(v) != 2:
+            raise click.BadParameter(f"expected MIN,MAX, got {v}", param_hint=name)
+    try:
+        config = S.SynthConfig(
+            angles=angle_set,
+            radii=_floats(radii, "--radii"),
+            densities=tuple(d.strip() for d in densities.split(",") if d.strip()),
+            length=pair["--length"],
+            brightness=pair["--brightness"],
+            layers=layers,
+            blend=blend,
+            mask_threshold=mask_threshold,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if preview is not None:
+        _write_preview(preview, out or Path("preview.png"), config, seed, max_size)
+        return
+    out = out or Path("rainset-synth")
+    photos = S.find_photos(clean_dir) if clean_dir else S.bundled_photos()
+    photos = photos[:limit] if limit else photos
+    options = S.SynthOptions(
+        config=config,
+        per_image=per_image,
+        seed=seed,
+        tiers=tiers,
+        tier_choice=tier_choice,
+        max_size=max_size,
+    )
+    decided = None
+    if tier_choice == "review":
+        decided = dict(_review(S, photos, out, options, review, decisions, open_viewer))
+    elif review or decisions:
+        raise click.BadParameter("only used with --tier-choice review", param_hint="--review")
+    from rainset.dataset import SplitRule
+
+    try:
+        rule = SplitRule(
+            test_scenes=tuple(s for s in test_scenes.split(",") if s), test_fraction=test_fraction
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--test-scenes") from None
+    events = S.synthesize(
+        photos,
+        out,
+        options=options,
+        workers=workers,
+        split_rule=rule,
+        image_format=image_format,
+        jpeg_quality=jpeg_quality,
+        semantic_dir=semantic,
+        tier_decisions=decided,
+    )
+    total = sum(1 for p in photos if decided is None or decided.get(p.key)) * per_image
+    written = skipped = 0
+    for event in progress(events, total=total, desc="synth"):
+        skipped += event.skipped
+        written += not event.skipped
+    dropped = f", {sum(v is None for v in decided.values())} photos rejected" if decided else ""
+    say(f"{written} samples written, {skipped} already there{dropped}: {out}")
+
+
+def _review(S, photos, out, options, review, decisions, open_viewer):
+    from rainset.review import accept_reviewer, auto_reviewer, file_reviewer
+
+    if review is None:
+        if not sys.stdin.isatty():
+            raise click.BadParameter(
+                "no terminal to ask in: choose --review accept, auto or file", param_hint="--review"
+            )
+        review = "prompt"
+    if review == "file" and decisions is None:
+        raise click.BadParameter("--review file needs --decisions FILE", param_hint="--decisions")
+    reviewer = {
+        "prompt": lambda: _prompt_reviewer(open_viewer),
+        "accept": lambda: accept_reviewer,
+        "auto": lambda: auto_reviewer(S.TIER_DETAIL_KEPT),
+        "file": lambda: file_reviewer(decisions),
+    }[review]()
+    return S.review_tiers(photos, out, reviewer, options=options)
+
+
+def _write_preview(image: Path, out: Path, config, seed: int, max_size: int | None) -> None:
+    from rainset import synth as S
+    from rainset.image import write_image
+
+    if out.suffix.lower() != ".png":
+        raise click.BadParameter(
+            f"the preview sheet is a PNG file, got {out}", param_hint="-o/--out"
+        )
+    img = S.load_photo(image, max_size=max_size)
+    sheet = S.preview_sheet(img, angles=config.angles, radii=config.radii, config=config, seed=seed)
+    write_image(out, sheet)
+    say(
+        f"preview: {out} (rows: angles {', '.join(f'{a:+g}' for a in config.angles)}; "
+        f"columns: radius {', '.join(f'{r:g}' for r in config.radii)})"
+    )
+
+
+commands = [synth]
