@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from rainset.buildgt import BuildOptions, plan_windows, scene_ids
 from rainset.dataset import check, open_dataset
+from rainset.video import read_frames, write_video
 from rainset_cli.main import cli
 
 
@@ -61,9 +62,14 @@ def test_accept_writes_a_checked_dataset_close_to_the_background(static_clip, tm
     assert s["n_frames"] == 20 and s["review"] == "accept" and s["p_hat"] is not None
     assert s["mask_threshold"] == 13 and s["source"].endswith("clip.mp4")
     clean = ds.load(s, "clean")
-    # Rain removed: the clean image is within noise + compression of the background.
-    assert np.abs(clean.astype(int) - bg).mean() < 4
+    # The background as the codec renders it (4:2:0 chroma at 64x48 loses colour detail).
+    write_video(tmp_path / "bg.mp4", [bg] * 3, fps=10, crf=10)
+    ref = read_frames(tmp_path / "bg.mp4")[0].astype(int)
     rainy = ds.load(s, "rainy")
+    # Rain removed: streak-bright pixels are gone from the clean image, not from a rainy frame.
+    assert ((clean - ref).max(axis=2) >= 13).mean() < 0.002
+    assert ((rainy - ref).max(axis=2) >= 13).mean() > 0.005
+    assert np.abs(clean - ref).mean() < 2.5
     mask = ds.load_mask(s)
     np.testing.assert_array_equal(mask, (rainy.astype(int) - clean).max(axis=2) >= 13)
     assert (out / s["preview"]).is_file()
@@ -136,7 +142,7 @@ def test_decisions_file_replays_identically(static_clip, tmp_path):
 def test_moving_camera_is_refused_with_the_measured_shift(tmp_path):
     from rainset.video import write_video
 
-    from .conftest import textured_background
+    from conftest import textured_background
 
     big = textured_background(120, 160, seed=3)
     frames = [np.ascontiguousarray(big[20:68, 2 * k : 2 * k + 64]) for k in range(30)]

@@ -15,6 +15,7 @@ from rainset.timelapse import (
     Segment,
     StaticConfig,
     StaticScorer,
+    _fast_len,
     _grid_tiles,
     choose_frames,
     find_segments,
@@ -123,14 +124,19 @@ def test_phase_shifts_recover_subpixel_translation(fine_scene, kx, ky):
     assert np.all(s[:, 2] > 0.3)
 
 
-def test_config_factor_keeps_threshold_half_an_analysis_pixel():
+def test_config_factor_keeps_threshold_a_third_of_an_analysis_pixel():
     cfg = StaticConfig()
     assert cfg.factor(480, 720) == 3  # 240 x 160
-    assert cfg.factor(1080, 1920) == 4  # capped by max_shift = 2 px: 2 / 4 = 0.5 px
-    assert cfg.factor(2160, 3840) == 4
+    assert cfg.factor(1080, 1920) == 6  # 320 x 180
+    assert cfg.factor(2160, 3840) == 6  # capped by max_shift = 2 px: 2 / 6 = 1/3 px
     assert cfg.factor(96, 128) == 1
     assert StaticConfig(max_shift=8).factor(2160, 3840) == 12  # 320 px long side
-    assert StaticConfig(max_shift=0.4).factor(1080, 1920) == 1
+    assert StaticConfig(max_shift=0.3).factor(1080, 1920) == 1
+
+
+@pytest.mark.parametrize("n, fast", [(53, 50), (80, 80), (7, 6), (1, 1), (121, 120), (97, 96)])
+def test_fast_fft_lengths(n, fast):
+    assert _fast_len(n) == fast
 
 
 @pytest.mark.parametrize(
