@@ -9,11 +9,13 @@ Inputs:
            H.264 crf 18, a scikit-image photo as the static background, rainset's synthetic
            rain and Gaussian sensor noise (sigma 2 levels).
 
-Printed per input, medians over --repeat runs:
+Printed per input, over --repeat alternating runs of
   decode-only        iterate rainset.video.iter_frames (RGB frames, what the pipeline needs)
   decode + analysis  the same frames through rainset.timelapse.StaticScorer, plus find_segments
-and their ratio, both in wall time and in CPU time (all threads of the process: FFmpeg decodes
-with several). CPU time is the steadier number on a busy machine; wall time is what a user waits.
+the median decode time per frame, the median time analysis adds per frame, and the median of
+the per-repeat ratios (decode + analysis) / decode-only, in wall time and in CPU time (all
+threads of the process: FFmpeg decodes with several). CPU time is the steadier number on a busy
+machine; wall time is what a user waits.
 
 Usage: python benchmarks/bench_timelapse.py [--repeat 5] [--frames 150]
 """
@@ -67,14 +69,24 @@ def decode_and_analyse(paths: list[Path]) -> int:
     return n
 
 
-def measure(fn, paths: list[Path], repeat: int) -> tuple[float, float, int]:
-    walls, cpus, n = [], [], 0
+def measure(paths: list[Path], repeat: int) -> dict[str, float]:
+    """Alternate decode-only and decode + analysis runs; medians of times and of the ratios of
+    each adjacent pair (so a load change on a shared machine hits both sides of a ratio)."""
+    rows = []
+    n = 0
     for _ in range(repeat):
-        w, c = time.perf_counter(), time.process_time()
-        n = fn(paths)
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return statistics.median(walls), statistics.median(cpus), n
+        pair = []
+        for fn in (decode_only, decode_and_analyse):
+            w, c = time.perf_counter(), time.process_time()
+            n = fn(paths)
+            pair += [time.perf_counter() - w, time.process_time() - c]
+        rows.append(pair)
+    dw, dc, aw, ac = (statistics.median(r[i] for r in rows) for i in range(4))
+    return {
+        "n": n, "decode_ms": 1e3 * dw / n, "added_ms": 1e3 * (aw - dw) / n,
+        "wall": statistics.median(r[2] / r[0] for r in rows),
+        "cpu": statistics.median(r[3] / r[1] for r in rows),
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -98,10 +110,9 @@ def main() -> None:
           f"{'CPU ratio':>9s}")  # fmt: skip
     for name, paths in inputs.items():
         decode_only(paths[:1])  # warm the page cache and the imports
-        dw, dc, n = measure(decode_only, paths, args.repeat)
-        aw, ac, _ = measure(decode_and_analyse, paths, args.repeat)
-        print(f"{name:26s} {n:6d} {1e3 * dw / n:11.2f} {1e3 * (aw - dw) / n:10.2f} "
-              f"{aw / dw:10.2f} {ac / dc:9.2f}")  # fmt: skip
+        m = measure(paths, args.repeat)
+        print(f"{name:26s} {m['n']:6d} {m['decode_ms']:11.2f} {m['added_ms']:10.2f} "
+              f"{m['wall']:10.2f} {m['cpu']:9.2f}")  # fmt: skip
     print("ratio = (decode + analysis) / decode-only; target <= 1.25 (analysis adds <= 25 %).")
 
 

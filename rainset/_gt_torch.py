@@ -13,9 +13,13 @@ import numpy as np
 import torch
 
 
-def _sorted_tile(x: np.ndarray, c0: int, c1: int, device: str, *, luma: bool = False) -> torch.Tensor:
+def _sorted_tile(
+    x: np.ndarray, c0: int, c1: int, device: str, *, luma: bool = False
+) -> torch.Tensor:
     """(E, T) int32 tensor of the tile's samples sorted along time."""
-    v = torch.from_numpy(np.ascontiguousarray(x[:, (3 * c0 if luma else c0) : (3 * c1 if luma else c1)]))
+    v = torch.from_numpy(
+        np.ascontiguousarray(x[:, (3 * c0 if luma else c0) : (3 * c1 if luma else c1)])
+    )
     v = v.to(device, non_blocking=False).to(torch.int32)
     if luma:
         v = v.reshape(v.shape[0], -1, 3)
@@ -28,7 +32,9 @@ def _runs(s: torch.Tensor):
     n = s.shape[1]
     idx = torch.arange(n, device=s.device, dtype=torch.int64).expand_as(s)
     start = torch.where(
-        torch.cat([torch.ones_like(s[:, :1], dtype=torch.bool), s[:, 1:] != s[:, :-1]], dim=1), idx, 0
+        torch.cat([torch.ones_like(s[:, :1], dtype=torch.bool), s[:, 1:] != s[:, :-1]], dim=1),
+        idx,
+        0,
     )
     start = torch.cummax(start, dim=1).values
     runlen = idx - start

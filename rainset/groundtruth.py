@@ -35,13 +35,15 @@ Exact arithmetic
 
 Speed and memory
     The CPU path is compiled with numba (:mod:`rainset._gt_numba`) when numba is installed and
-    falls back to numpy (sorting over column tiles, same results, several times slower).
+    falls back to numpy (sorting over column tiles, same results, ~25-50x slower).
     ``device="cuda"`` runs the same computation with PyTorch (:mod:`rainset._gt_torch`, imported
     only then). Working memory beyond the ``(T, H, W, 3)`` uint8 stack is per pixel: 4 bytes of
-    mode indices (12 for ``select="rgb"``), 1 (3) for the mode, 3 for the image, plus ~1 MiB of
-    scratch per worker. At 4K (3840 x 2160) x 300 frames the stack is 7.46 GB and the rest
-    about 66 MB (luma) or 191 MB (rgb), well inside a 24 GiB budget; the numpy fallback adds
-    ~12 bytes per sample of one tile (``tile_rows``; automatic tiles use ~256 MB).
+    mode indices (12 for ``select="rgb"``), 1 (3) for the mode, 3 for the image, plus < 1 MiB
+    of scratch per thread: 8 (18) bytes per pixel. At 4K (3840 x 2160) x 300 frames the stack
+    is 7.46 GB (6.95 GiB) and the rest 66 MB (149 MB for rgb), far inside a 24 GiB budget
+    (measured at 4K x 40 frames: +64 MiB luma, +143 MiB rgb; ``benchmarks/bench_estimator.py``).
+    The numpy fallback instead holds one tile's temporaries (~400 MB with automatic tiles;
+    ``tile_rows`` sets it), and :attr:`GTResult.ranges` builds float32 copies on request.
 """
 
 from __future__ import annotations
@@ -149,7 +151,9 @@ class FrameStack:
         if self._n == self.capacity:
             raise ValueError(f"the stack is full ({self.capacity} frames)")
         if frame.shape != self._buf.shape[1:] or frame.dtype != np.uint8:
-            raise ValueError(f"frame must be {self._buf.shape[1:]} uint8, got {frame.shape} {frame.dtype}")
+            raise ValueError(
+                f"frame must be {self._buf.shape[1:]} uint8, got {frame.shape} {frame.dtype}"
+            )
         self._buf[self._n] = frame
         self._n += 1
 
@@ -202,7 +206,9 @@ def estimate_clean(
         raise ValueError(f"select must be 'luma' or 'rgb', got {select!r}")
     if method not in ("spa", "robust"):
         raise ValueError(f"method must be 'spa' or 'robust', got {method!r}")
-    return _estimate(frames, select=select, method=method, engine=_engine(device), tile_rows=tile_rows)
+    return _estimate(
+        frames, select=select, method=method, engine=_engine(device), tile_rows=tile_rows
+    )
 
 
 def mode_ranges(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -339,7 +345,9 @@ def _engine(device: str) -> Engine:
     except ImportError:
         if device == "auto":
             return _cpu_engine()
-        raise RainsetError("device 'cuda' needs PyTorch (pip install torch); use device 'cpu'.") from None
+        raise RainsetError(
+            "device 'cuda' needs PyTorch (pip install torch); use device 'cpu'."
+        ) from None
     if torch.cuda.is_available():
         return "torch-cuda"
     if device == "auto":
@@ -350,9 +358,13 @@ def _engine(device: str) -> Engine:
 def _as_2d(frames: np.ndarray, name: str) -> np.ndarray:
     """(T, ...) uint8 -> (T, M) view (a copy only when a frame itself is not contiguous)."""
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
-        raise ValueError(f"{name} must be a uint8 ndarray, got {type(frames).__name__} {getattr(frames, 'dtype', '')}")
+        raise ValueError(
+            f"{name} must be a uint8 ndarray, got {type(frames).__name__} {getattr(frames, 'dtype', '')}"
+        )
     if frames.ndim < 2 or frames.shape[0] < 1 or frames[0].size == 0:
-        raise ValueError(f"{name} must be (T, ...) with T >= 1 and non-empty frames, got {frames.shape}")
+        raise ValueError(
+            f"{name} must be (T, ...) with T >= 1 and non-empty frames, got {frames.shape}"
+        )
     if frames.shape[0] > MAX_FRAMES:
         raise ValueError(f"{name} has {frames.shape[0]} frames; at most {MAX_FRAMES} are supported")
     x = frames.reshape(frames.shape[0], -1)
@@ -362,8 +374,9 @@ def _as_2d(frames: np.ndarray, name: str) -> np.ndarray:
 
 
 def _estimate(frames, *, select, method, engine: Engine, tile_rows=None) -> GTResult:
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be (T, H, W, 3), got {frames.shape}")
+    if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3:
+        shape = getattr(frames, "shape", type(frames).__name__)
+        raise ValueError(f"frames must be a (T, H, W, 3) ndarray, got {shape}")
     if tile_rows is not None and tile_rows < 1:
         raise ValueError(f"tile_rows must be >= 1, got {tile_rows}")
     x = _as_2d(frames, "frames")
@@ -378,11 +391,20 @@ def _estimate(frames, *, select, method, engine: Engine, tile_rows=None) -> GTRe
     fl, mode, votes = _mode_stats(x, luma=luma, engine=engine, tile=tile)
     p_hat = int(np.argmax(votes))
     k, r = divmod(p_hat * (n - 1), 100)
-    image = _percentile(x, k, r, engine=engine, tile=None if tile_rows is None else tile_rows * w * 3)
+    image = _percentile(
+        x, k, r, engine=engine, tile=None if tile_rows is None else tile_rows * w * 3
+    )
     ch = (h, w) if luma else (h, w, 3)
     log.debug("estimate: N=%d select=%s p_hat=%d (%d votes)", n, select, p_hat, votes[p_hat])
     return GTResult(
-        image.reshape(h, w, 3), p_hat, n, votes, fl.reshape(*ch, 2), mode.reshape(ch), select, method
+        image.reshape(h, w, 3),
+        p_hat,
+        n,
+        votes,
+        fl.reshape(*ch, 2),
+        mode.reshape(ch),
+        select,
+        method,
     )
 
 

@@ -41,6 +41,8 @@ class PairPlan:
     key: str
     rainy: Path
     clean: Path
+    rainy_rel: str  # relative to the rain folder, as recorded in the manifest
+    clean_rel: str  # relative to the clean folder
 
 
 def _natural(s: str) -> tuple:
@@ -121,6 +123,7 @@ def plan_paired(
         raise ValueError(f"scene_every must be >= 1, got {scene_every}")
     rain_dir, clean_dir = Path(rain_dir), Path(clean_dir)
     clean_by_key: dict[str, Path] = {}
+    clean_rel: dict[str, str] = {}
     for rel, path in _list_images(clean_dir):
         k = _key_of(rel, key_re)
         if k is None:
@@ -131,6 +134,7 @@ def plan_paired(
                 "regex that tells clean images apart."
             )
         clean_by_key[k] = path
+        clean_rel[k] = path.relative_to(clean_dir).as_posix()
     if not clean_by_key:
         raise InputError(f"{clean_dir}: no clean file matches the key regex {key!r}.")
     matched: list[tuple[str, str, Path]] = []
@@ -164,7 +168,11 @@ def plan_paired(
             sc = m.group(1) if scene_re.groups else m.group(0)
         else:
             sc = k
-        plans.append(PairPlan(rel, sc, k, path, clean_by_key[k]))
+        plans.append(
+            PairPlan(
+                rel, sc, k, path, clean_by_key[k], path.relative_to(rain_dir).as_posix(), clean_rel[k]
+            )
+        )
     return plans
 
 
@@ -231,8 +239,15 @@ def import_paired(
                 clean_rel = w.write_image(f"clean/{p.scene}/{_safe(p.key)}", clean)
                 written[p.clean] = clean_rel
             rainy_rel = w.write_image(f"rainy/{p.scene}/{p.id}", rainy)
-            w.add({"id": p.id, "scene": p.scene, "rainy": rainy_rel, "clean": clean_rel,
-                   "source": {"rainy": str(p.rainy), "clean": str(p.clean)}})
+            w.add(
+                {
+                    "id": p.id,
+                    "scene": p.scene,
+                    "rainy": rainy_rel,
+                    "clean": clean_rel,
+                    "source": {"rainy": p.rainy_rel, "clean": p.clean_rel},
+                }
+            )
             yield p.id
 
 

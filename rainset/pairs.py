@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import zlib
@@ -274,6 +275,7 @@ def build_pairs(
     image_format: Literal["png", "jpg"] = "png",
     jpeg_quality: int = 95,
     note: str = "",
+    scenes: list[tuple[str, Path]] | None = None,
 ) -> Iterator[SceneResult]:
     """Make a time-lapse pairs dataset from every scene of ``input_path`` (resumable).
 
@@ -286,6 +288,7 @@ def build_pairs(
     split_rule : scene -> split (default :class:`SplitRule`'s hashed 20 % test).
     image_format, jpeg_quality : how frames (and clean images) are stored.
     note : licence / provenance note recorded with every source.
+    scenes : ``find_scenes(input_path)``, when the caller already has it.
 
     Yields
     ------
@@ -293,7 +296,7 @@ def build_pairs(
         the last.
     """
     out = Path(out)
-    scenes = find_scenes(input_path)
+    scenes = find_scenes(input_path) if scenes is None else scenes
     results = []
     with DatasetWriter(
         out, kind="timelapse", params=options.params(), split_rule=split_rule or SplitRule(),
@@ -301,9 +304,13 @@ def build_pairs(
     ) as writer:  # fmt: skip
         for scene, source in scenes:
             done = out / "scenes" / f"{scene}.json"
+            result = None
             if done.is_file():
                 result = SceneResult.from_json(json.loads(done.read_text(encoding="utf-8")))
-            else:
+                if not _complete(result, writer, options):
+                    logger.warning("%s: records missing from %s; redoing the scene", scene, out)
+                    result = None
+            if result is None:
                 writer.add_source(source, note=note)
                 result = _build_scene(scene, source, out, writer, options)
                 atomic_write_text(done, json.dumps(result.to_json(), indent=1) + "\n")
@@ -319,7 +326,7 @@ def _build_scene(scene: str, source: Path, out: Path, writer, options: PairsOpti
         _tap(iter_frames(source), thumbs), config=options.static, min_length=options.n_frames
     )
     result = SceneResult(scene, str(source), len(scores), info.fps, segments, rejections)
-    logger.info("%s: %d frames, %d segments kept", scene, len(scores), len(segments))
+    logger.info("%s: %d frames, %d segment(s) kept", scene, len(scores), len(segments))
     stats = f"stats/{scene}.csv"
     write_stats_csv(out / stats, scores, fps=info.fps, status=_status(len(scores), result))
     result.stats = stats
@@ -389,10 +396,8 @@ def _write_segment(writer, scene, sid, indices, frames, masks, clean, options) -
     """Write a segment's frames (once), masks, clean image and pairs; returns the pair count."""
     tag = sid.rsplit("/", 1)[1]
     clean_rel = writer.write_image(f"clean/{scene}/{tag}", clean) if clean is not None else None
-    ids = []
     for j, i in enumerate(indices):
         fid = f"{scene}/{i:06d}"
-        ids.append(fid)
         if writer.has(fid):
             continue
         rec = {
@@ -407,15 +412,29 @@ def _write_segment(writer, scene, sid, indices, frames, masks, clean, options) -
         if clean_rel is not None:
             rec["clean"] = clean_rel
         writer.add(rec)
-    rng = np.random.default_rng([options.seed, zlib.crc32(sid.encode())])
-    pairs = sample_pairs(len(ids), k=options.pairs_per_segment, rng=rng)
-    todo = []
-    for m, n in pairs:
-        pid = f"{ids[m]}|{ids[n]}"
-        if not writer.has_pair(pid):
-            todo.append({"id": pid, "a": ids[m], "b": ids[n], "segment": sid})
-    writer.add_pairs(todo)
+    pairs = _pairs(scene, sid, indices, options)
+    writer.add_pairs([p for p in pairs if not writer.has_pair(p["id"])])
     return len(pairs)
+
+
+def _pairs(scene: str, sid: str, indices: list[int], options: PairsOptions) -> list[dict]:
+    """The pair records of a segment; the draw is seeded by (seed, crc32(segment id))."""
+    ids = [f"{scene}/{i:06d}" for i in indices]
+    rng = np.random.default_rng([options.seed, zlib.crc32(sid.encode())])
+    return [
+        {"id": f"{ids[m]}|{ids[n]}", "a": ids[m], "b": ids[n], "segment": sid}
+        for m, n in sample_pairs(len(ids), k=options.pairs_per_segment, rng=rng)
+    ]
+
+
+def _complete(result: SceneResult, writer, options: PairsOptions) -> bool:
+    """True when every frame and pair of a finished scene is in the dataset."""
+    for sid, indices in result.frames.items():
+        if not all(writer.has(f"{result.scene}/{i:06d}") for i in indices):
+            return False
+        if not all(writer.has_pair(p["id"]) for p in _pairs(result.scene, sid, indices, options)):
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------- sheets, report
@@ -445,6 +464,27 @@ def _plot(
     cv2.polylines(img, [pts], False, (20, 20, 160), 1, cv2.LINE_AA)
     text = f"{label}: max {float(np.max(values)) if n else 0:.3g}, threshold {limit:g}"
     cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return img
+
+
+def _axis(n: int, width: int) -> np.ndarray:
+    """Frame numbers under the curves: about ten ticks."""
+    img = np.full((18, width, 3), 255, np.uint8)
+    step = max(1, 10 ** math.floor(math.log10(max(n, 1) / 5)))
+    step *= 5 if n / step > 25 else (2 if n / step > 10 else 1)
+    for i in range(0, n, step):
+        x = int((i + 0.5) * width / n)
+        cv2.line(img, (x, 0), (x, 4), (0, 0, 0), 1)
+        cv2.putText(
+            img,
+            str(i),
+            (min(x + 2, width - 30), 14),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.35,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     return img
 
 
@@ -503,6 +543,7 @@ def contact_sheet(
     for name, label, attr in _CURVES:
         v = np.array([abs(getattr(s, name)) for s in scores], np.float64)
         plots.append(_plot(v, getattr(config, attr), spans, width, 70, label))
+    plots.append(_axis(len(scores), width))
     if segment is not None:
         s = result.segments[segment]
         title = f"{result.segment_id(segment)}: frames {s.start}-{s.stop - 1} ({s.length}), begins at {s.begins}, ends at {s.ends}"

@@ -16,16 +16,18 @@ streak (rarely on one pixel in two consecutive frames) barely moves any score:
     Diagonal of the bounding box of all shifts of the run so far: any two frames of a run are
     at most about this far apart. A frame that would push it over ``max_shift`` starts a new run.
 ``cut``
-    ``1 - NCC`` between consecutive smoothed frames further reduced to about 64 pixels wide:
-    near 0 within a shot (even while panning), near 1 across a cut. Normalised
-    cross-correlation ignores gain and offset, so a light change is not a cut.
+    ``1 - NCC`` between consecutive smoothed frames further reduced to about 64 pixels wide,
+    after undoing their whole-pixel shift when the plain score is high: near 0 within a shot
+    (even during a fast pan), near 1 across a cut. Normalised cross-correlation ignores gain
+    and offset, so a light change is not a cut.
 ``illumination``
     Relative change of the mean luma against the run's reference (the denominator is floored
     at 16 levels so noise in near-black night footage is not a "change").
 ``foreground``
     Fraction of pixels differing by more than ``foreground_level`` from the temporal median of
     the frame's chunk (a run, cut into chunks of at most ``chunk`` frames), after gain
-    compensation. A car passing a static camera is foreground; it does not end a run.
+    compensation, on the smoothed image at half the analysis resolution. A car passing a static
+    camera is foreground; it does not end a run.
 ``deviation``
     Mean absolute difference from that median, in levels: the "consistent" frame choice picks
     the lowest.
@@ -81,8 +83,8 @@ class StaticConfig:
         (0.10, as :data:`rainset.motion.MAX_DRIFT`).
     max_foreground : largest fraction of moving-foreground pixels a kept frame may have. Above
         30 % too little of the frame is shared background for the consistency loss.
-    foreground_level : difference, in 8-bit luma levels at analysis scale, that makes a pixel
-        foreground. Rain is mostly removed by the temporal median before this test.
+    foreground_level : difference, in 8-bit luma levels (half the analysis resolution), that
+        makes a pixel foreground. Rain is mostly removed by the temporal median before this test.
     size : target longest side of the analysis image. The downscale factor is also capped so
         that ``max_shift`` stays at least a third of an analysis pixel (the shift estimate's
         noise on rainy static footage is 0.02-0.06 analysis px), i.e. 6 for the default:
@@ -263,6 +265,24 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.vdot(a, b)) / den if den > 0 else 1.0
 
 
+def _aligned_ncc(a: np.ndarray, b: np.ndarray) -> float:
+    """NCC of two images after undoing their whole-pixel shift (phase correlation), over the
+    overlap; the plain NCC when the shift is over a quarter of the image or does not help."""
+    h, w = a.shape
+    fa = scipy.fft.rfft2(a.astype(np.float32) - float(a.mean()))
+    fb = scipy.fft.rfft2(b.astype(np.float32) - float(b.mean()))
+    cross = fb * np.conj(fa)
+    r = scipy.fft.irfft2(cross / (np.abs(cross) + 1e-12), s=(h, w))
+    dy, dx = np.unravel_index(int(r.argmax()), r.shape)
+    dy, dx = (dy - h if dy > h // 2 else dy), (dx - w if dx > w // 2 else dx)
+    plain = _ncc(a, b)
+    if abs(dy) > h // 4 or abs(dx) > w // 4:
+        return plain
+    oa = a[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+    ob = b[max(0, dy) : h - max(0, -dy), max(0, dx) : w - max(0, -dx)]
+    return max(plain, _ncc(oa, ob))
+
+
 #: Longest side of the image the cut score compares. So coarse, motion of a few analysis
 #: pixels per frame (a pan) barely lowers the correlation while a different shot still does:
 #: on the real clips of ../shared/data, 1 - NCC stayed under 0.07 within shots and above 0.5
@@ -273,8 +293,8 @@ _CUT_SIDE = 64
 class StaticScorer:
     """Streaming per-frame scorer: feed frames in order, collect :class:`FrameScore` rows.
 
-    Memory is one analysis image per frame of the current foreground chunk (at most
-    ``config.chunk``), whatever the length of the video.
+    Memory is one half-resolution analysis image per frame of the current foreground chunk (at
+    most ``config.chunk``), whatever the length of the video.
 
     Examples
     --------
@@ -359,6 +379,8 @@ class StaticScorer:
         coarse = cv2.resize(img, (w // c, h // c), interpolation=cv2.INTER_AREA) if c > 1 else img
         if self._prev is not None:
             cut = max(0.0, 1.0 - _ncc(self._prev, coarse))
+            if cut > cfg.max_cut:  # maybe a fast pan, not a cut: compare after aligning
+                cut = max(0.0, 1.0 - _aligned_ncc(self._prev, coarse))
             s = phase_shifts(self._ref_fft, fft, tiles.shape[1:])
             med = np.sort(s, axis=0)[len(s) // 2]  # 9 tiles: the exact median
             dx, dy, response = float(med[0]) * k, float(med[1]) * k, float(med[2])
@@ -386,7 +408,10 @@ class StaticScorer:
             run=self._run, dx=dx, dy=dy, spread=spread, response=response, cut=cut,
             illumination=illumination, flag="" if flag == "start" else flag,
         )  # fmt: skip
-        self._chunk.append((row, img))
+        # Foreground statistics at half the analysis resolution: a quarter of the pixels to
+        # take medians over and to keep, plenty for "what share of the frame moves".
+        half = cv2.resize(img, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+        self._chunk.append((row, half))
         if len(self._chunk) >= cfg.chunk:
             out += self._flush()
         return out
@@ -397,13 +422,20 @@ class StaticScorer:
             return []
         cfg = self.config
         imgs = [img for _, img in self._chunk]
-        pick = np.unique(np.linspace(0, len(imgs) - 1, min(len(imgs), 25)).round().astype(int))
-        median = np.median(np.stack([imgs[i] for i in pick]), axis=0).astype(np.float32)
+        n = len(imgs)
+        if n <= 2:  # a camera on the move starts a run at every frame: keep that cheap
+            median = np.mean(np.stack(imgs), axis=0, dtype=np.float32)
+        elif n == 3:
+            median = _median3(*imgs).astype(np.float32)
+        else:
+            pick = np.unique(np.linspace(0, n - 1, min(n, 25)).round().astype(int))
+            median = np.median(np.stack([imgs[i] for i in pick]), axis=0).astype(np.float32)
         m_bright = float(median.mean())
         out = []
         for row, img in self._chunk:
-            gain = m_bright / row["brightness"] if row["brightness"] > 0 else 1.0
-            diff = np.abs(img.astype(np.float32) * np.float32(gain) - median)
+            mean = float(img.mean())
+            gain = np.float32(m_bright / mean if mean > 0 else 1.0)
+            diff = np.abs(img.astype(np.float32) * gain - median)
             row["foreground"] = float(np.count_nonzero(diff > cfg.foreground_level)) / diff.size
             row["deviation"] = float(diff.mean())
             if not row["flag"] and row["foreground"] > cfg.max_foreground:

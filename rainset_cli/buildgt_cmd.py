@@ -212,7 +212,8 @@ def run_build(inputs, out, opts, *, review, decisions=None, auto_threshold=0.5, 
             for src, scene in zip(inputs, scenes):
                 try:
                     _consume(build_scene(src, writer, review_log, reviewer, opts, scene=scene,
-                                         device=device, source_note=source_note), rows, failures)
+                                         device=device, source_note=source_note), rows, failures,
+                             bar_ok=review != "prompt")  # a live bar would garble the prompt
                 except InputError as exc:
                     if len(inputs) == 1:
                         raise
@@ -225,11 +226,12 @@ def run_build(inputs, out, opts, *, review, decisions=None, auto_threshold=0.5, 
     return rows
 
 
-def _consume(events, rows, failures):
+def _consume(events, rows, failures, *, bar_ok=True):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=err_console, disable=quiet() or not sys.stderr.isatty(), transient=True) as bar:
+                  console=err_console, transient=True,
+                  disable=quiet() or not bar_ok or not sys.stderr.isatty()) as bar:
         task = bar.add_task("build-gt", total=None)
         for ev in events:
             if ev.kind == "note":

@@ -165,7 +165,8 @@ def pairs(input_path: Path, out: Path, n_frames: int, pairs_per_segment: int | N
     results = list(
         progress(
             build_pairs(input_path, out, options=options, split_rule=rule,
-                        image_format=image_format, jpeg_quality=jpeg_quality, note=note),
+                        image_format=image_format, jpeg_quality=jpeg_quality, note=note,
+                        scenes=scenes),
             total=len(scenes), desc="scenes",
         )
     )  # fmt: skip

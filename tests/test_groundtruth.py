@@ -55,7 +55,10 @@ def ref_mode(vals):
 
 def ref_votes(ranges, n):
     """votes[p] = elements whose range [100 f / n, 100 l / n] contains p, compared exactly."""
-    return [sum(1 for f, la in ranges if Fraction(100 * f, n) <= p <= Fraction(100 * la, n)) for p in range(101)]
+    return [
+        sum(1 for f, la in ranges if Fraction(100 * f, n) <= p <= Fraction(100 * la, n))
+        for p in range(101)
+    ]
 
 
 def ref_percentile(vals, p):
@@ -83,7 +86,9 @@ def ref_estimate(frames, select):
     for i in range(h):
         for j in range(w):
             if select == "luma":
-                series[i, j] = [(299 * r + 587 * g + 114 * b) // 1000 for r, g, b in f[:, i, j].tolist()]
+                series[i, j] = [
+                    (299 * r + 587 * g + 114 * b) // 1000 for r, g, b in f[:, i, j].tolist()
+                ]
             else:
                 for c in range(3):
                     series[i, j, c] = f[:, i, j, c].tolist()
@@ -106,7 +111,9 @@ def rainy_stack(n, h, w, seed, *, levels=None):
     rng = np.random.default_rng(seed)
     bg = rng.integers(20, 200, (h, w, 3)).astype(np.int16)
     if levels is not None:
-        return (rng.integers(0, levels, (n, h, w, 3)) * (255 // max(levels - 1, 1))).astype(np.uint8)
+        return (rng.integers(0, levels, (n, h, w, 3)) * (255 // max(levels - 1, 1))).astype(
+            np.uint8
+        )
     noise = rng.integers(-1, 2, (n, h, w, 3))
     rain = (rng.random((n, h, w, 1)) < 0.15) * rng.integers(20, 60, (n, h, w, 1))
     return np.clip(bg + noise + rain, 0, 255).astype(np.uint8)
@@ -217,7 +224,12 @@ def test_robust_matches_reference(engine, n):
     frames[:, 0, 0] = 77  # constant pixel: MAD 0, sigma floored at 1
     got = gt._estimate(frames, select="luma", method="robust", engine=engine, tile_rows=1).image
     ref = np.array(
-        [ref_robust(frames[:, i, j, c].tolist()) for i in range(4) for j in range(6) for c in range(3)]
+        [
+            ref_robust(frames[:, i, j, c].tolist())
+            for i in range(4)
+            for j in range(6)
+            for c in range(3)
+        ]
     ).reshape(4, 6, 3)
     assert np.array_equal(got, ref)
 
@@ -238,7 +250,10 @@ def test_engines_agree_on_a_larger_stack():
     frames[:, :3] = rainy_stack(260, 3, 41, seed=6, levels=4)
     engines = ["numba", "numpy"] + (["torch-cpu"] if importlib.util.find_spec("torch") else [])
     for select, method in [("luma", "spa"), ("rgb", "spa"), ("luma", "robust")]:
-        results = [gt._estimate(frames, select=select, method=method, engine=e, tile_rows=3) for e in engines]
+        results = [
+            gt._estimate(frames, select=select, method=method, engine=e, tile_rows=3)
+            for e in engines
+        ]
         for r in results[1:]:
             assert np.array_equal(r.image, results[0].image), (select, method)
             assert r.p_hat == results[0].p_hat
@@ -266,7 +281,14 @@ def test_golden_tiny_stack():
     for case in data["cases"]:
         stack = frames[: case["n"]]
         if case["method"] == "robust":
-            ref = np.array([ref_robust(stack[:, i, j, c].tolist()) for i in range(3) for j in range(4) for c in range(3)])
+            ref = np.array(
+                [
+                    ref_robust(stack[:, i, j, c].tolist())
+                    for i in range(3)
+                    for j in range(4)
+                    for c in range(3)
+                ]
+            )
             assert ref.reshape(3, 4, 3).tolist() == case["image"]  # the golden is right
         else:
             p, votes, image, *_ = ref_estimate(stack, case["select"])
@@ -287,9 +309,13 @@ def test_robust_beats_spa_on_a_composite():
     """Smooth static scene + sensor noise (sigma 2) + bright rain in ~10 % of frames per pixel."""
     rng = np.random.default_rng(7)
     h, w, n = 32, 48, 100
-    clean = cv2.resize(rng.uniform(40, 200, (h // 8, w // 8, 3)), (w, h), interpolation=cv2.INTER_LINEAR)
+    clean = cv2.resize(
+        rng.uniform(40, 200, (h // 8, w // 8, 3)), (w, h), interpolation=cv2.INTER_LINEAR
+    )
     rain = (rng.random((n, h, w, 1)) < 0.1) * rng.uniform(30, 120, (n, h, w, 1))
-    frames = np.clip(np.rint(clean + rng.normal(0, 2, (n, h, w, 3)) + rain), 0, 255).astype(np.uint8)
+    frames = np.clip(np.rint(clean + rng.normal(0, 2, (n, h, w, 3)) + rain), 0, 255).astype(
+        np.uint8
+    )
     spa = psnr(gt.estimate_clean(frames).image, clean)
     robust = psnr(gt.estimate_clean(frames, method="robust").image, clean)
     # Measured (seeds 0-7): spa 55.1-56.1 dB, robust 56.8-57.0 dB, 0.9-1.7 dB apart.
@@ -372,7 +398,9 @@ def test_cuda_matches_cpu_when_present():
 
 def test_numpy_fallback_without_numba(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numba" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "numba" else real(name, *a)
+    )
     assert gt._cpu_engine() == "numpy"
 
 

@@ -50,44 +50,66 @@ _BIG = 1e30
 
 
 def _to_scan_layout(x: torch.Tensor, direction: str) -> torch.Tensor:
-    """(B, C, H, W) -> (L, B, C, L') with the scan running forward along dim 0."""
-    if direction in ("up", "down"):
-        z = x.permute(2, 0, 1, 3)
-    else:
-        z = x.permute(3, 0, 1, 2)
-    if direction in ("up", "left"):
-        z = z.flip(0)
-    return z
+    """(B, C, H, W) -> (L, B, C, L') with the scan running forward along dim 0 (a view)."""
+    z = x.permute(2, 0, 1, 3) if direction in ("up", "down") else x.permute(3, 0, 1, 2)
+    return z.flip(0) if direction in ("up", "left") else z
 
 
 def _from_scan_layout(z: torch.Tensor, direction: str) -> torch.Tensor:
     """Inverse of :func:`_to_scan_layout`."""
     if direction in ("up", "left"):
         z = z.flip(0)
-    if direction in ("up", "down"):
-        return z.permute(1, 2, 0, 3)
-    return z.permute(1, 2, 3, 0)
+    return z.permute(1, 2, 0, 3) if direction in ("up", "down") else z.permute(1, 2, 3, 0)
 
 
-def _sweep_forward(z: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    c = z + b
-    h = torch.empty_like(z)
-    torch.clamp(z[0], min=0, out=h[0])
-    for i in range(1, z.shape[0]):
-        hi = h[i]
-        torch.addcmul(c[i], a, h[i - 1], out=hi)
+def _irnn_loop(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    outs = []
+    for d, direction in enumerate(DIRECTIONS):
+        z = _to_scan_layout(x, direction)
+        a = weight[d].view(1, -1, 1)
+        b = bias[d].view(1, -1, 1)
+        hs = [torch.relu(z[0])]
+        for i in range(1, z.shape[0]):
+            hs.append(torch.relu(a * hs[-1] + b + z[i]))
+        outs.append(_from_scan_layout(torch.stack(hs), direction))
+    return torch.cat(outs, dim=1)
+
+
+# The fast methods work on a stack of sources ``src`` of shape (n, B, C, L, L') and scan along
+# dim 3 (length L); ``a`` and ``b`` are (n, 1, C, 1), one row per stacked source. A
+# "forward" scan runs i = 0 .. L-1, a "reverse" one i = L-1 .. 0; both read the same source.
+
+
+def _sweep_forward(src, a, b, reverse: bool) -> torch.Tensor:
+    L = src.shape[3]
+    c = src + b.unsqueeze(-1)
+    h = torch.empty_like(src)
+    order = range(L - 1, -1, -1) if reverse else range(L)
+    torch.clamp(src[:, :, :, order[0]], min=0, out=h[:, :, :, order[0]])
+    prev = order[0]
+    for i in order[1:]:
+        hi = h[:, :, :, i]
+        torch.addcmul(c[:, :, :, i], a, h[:, :, :, prev], out=hi)
         hi.clamp_(min=0)
+        prev = i
     return h
 
 
-def _sweep_backward(g: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """Gradient with respect to the pre-activations ``z_i`` (equal to the gradient of x_i)."""
-    m = h > 0
+def _sweep_backward(g, h, a, reverse: bool) -> torch.Tensor:
+    """dL/dz for pre-activations z (= dL/dsrc): G_i = m_i g_i + m_i a G_next(i)."""
+    L = g.shape[3]
+    m = (h > 0).to(g.dtype)
     gz = g * m
-    for i in range(g.shape[0] - 2, -1, -1):
-        # dL/dh_i also gets a * dL/dz_{i+1}; the ReLU passes it where h_i > 0.
-        gz[i].addcmul_(a, gz[i + 1]).mul_(m[i])
+    ma = m * a.unsqueeze(-1)
+    order = range(1, L) if reverse else range(L - 2, -1, -1)
+    step = -1 if reverse else 1
+    for i in order:
+        gz[:, :, :, i].addcmul_(ma[:, :, :, i], gz[:, :, :, i + step])
     return gz
+
+
+def _clamp(v: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    return torch.minimum(torch.maximum(v, lo), hi)
 
 
 def _clamp_compose(newer, older):
@@ -103,82 +125,84 @@ def _clamp_compose(newer, older):
     return a2 * a1, a2 * b1 + b2, lo, hi
 
 
-def _clamp(v: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    return torch.minimum(torch.maximum(v, lo), hi)
-
-
-def _scan_forward(z: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _scan_forward(src, a, b, reverse: bool) -> torch.Tensor:
+    z = src.movedim(3, 0)  # (L, n, B, C, L')
+    if reverse:
+        z = z.flip(0)
     L = z.shape[0]
-    alpha = a.expand_as(z[1:]).clone()
-    alpha = torch.cat([torch.zeros_like(z[:1]), alpha])  # h_0 = relu(x_0) ignores any h_{-1}
+    alpha = torch.cat([torch.zeros_like(z[:1]), a.expand_as(z[1:])])  # h_0 ignores h_{-1}
     beta = torch.cat([z[:1], z[1:] + b])
     lo = torch.zeros_like(z)
     hi = torch.full_like(z, _BIG)
     d = 1
-    while d < L:
+    while d < L:  # Hillis-Steele: after the pass with offset d, prefixes of length 2d are done
         new = _clamp_compose(
             (alpha[d:], beta[d:], lo[d:], hi[d:]), (alpha[:-d], beta[:-d], lo[:-d], hi[:-d])
         )
-        alpha = torch.cat([alpha[:d], new[0]])
-        beta = torch.cat([beta[:d], new[1]])
-        lo = torch.cat([lo[:d], new[2]])
-        hi = torch.cat([hi[:d], new[3]])
+        alpha, beta, lo, hi = (torch.cat([old[:d], n]) for old, n in zip((alpha, beta, lo, hi), new))
         d *= 2
-    # Every prefix composition starts with the constant map of h_0, so alpha is 0 and the
-    # value is the clamp of beta.
-    return _clamp(beta, lo, hi)
+    # Every prefix starts with the constant map of h_0, so alpha is 0 and h is clamp(beta).
+    h = _clamp(beta, lo, hi)
+    return (h.flip(0) if reverse else h).movedim(0, 3).contiguous()
 
 
-def _scan_backward(g: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    # G_i = m_i (g_i + a G_{i+1}), m_i = [h_i > 0]: linear, so an affine scan from the end.
+def _scan_backward(g, h, a, reverse: bool) -> torch.Tensor:
+    # G_i = m_i g_i + m_i a G_next(i) is linear: an affine scan from the far end.
     m = (h > 0).to(g.dtype)
-    alpha = (m * a).flip(0)
-    beta = (m * g).flip(0)
-    L = g.shape[0]
+    alpha = (m * a.unsqueeze(-1)).movedim(3, 0)
+    beta = (m * g).movedim(3, 0)
+    if not reverse:
+        alpha, beta = alpha.flip(0), beta.flip(0)
+    L = alpha.shape[0]
     d = 1
     while d < L:
         beta = torch.cat([beta[:d], alpha[d:] * beta[:-d] + beta[d:]])
         alpha = torch.cat([alpha[:d], alpha[d:] * alpha[:-d]])
         d *= 2
-    return beta.flip(0)
+    if not reverse:
+        beta = beta.flip(0)
+    return beta.movedim(0, 3)
+
+
+def _param_grads(gz, h, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(da, db), each (n, 1, C, 1), from dL/dz and the outputs."""
+    if reverse:
+        gz_in, h_prev = gz[:, :, :, :-1], h[:, :, :, 1:]
+    else:
+        gz_in, h_prev = gz[:, :, :, 1:], h[:, :, :, :-1]
+    dims = (1, 3, 4)
+    da = (gz_in * h_prev).sum(dim=dims, keepdim=True).squeeze(-1)
+    db = gz_in.sum(dim=dims, keepdim=True).squeeze(-1)
+    return da, db
 
 
 class _IRNNScan(torch.autograd.Function):
-    """Scan over dim 0 of ``z`` (L, D, B, C, L') with ``a``, ``b`` of shape (D, 1, C, 1)."""
+    """Forward and reverse scans of one stacked source; returns (h_forward, h_reverse)."""
 
     @staticmethod
-    def forward(ctx, z, a, b, method):
+    def forward(ctx, src, a_f, b_f, a_r, b_r, method):
+        run = _scan_forward if method == "scan" else _sweep_forward
         with torch.no_grad():
-            h = _scan_forward(z, a, b) if method == "scan" else _sweep_forward(z, a, b)
-        ctx.save_for_backward(h, a)
+            h_f = run(src, a_f, b_f, reverse=False)
+            h_r = run(src, a_r, b_r, reverse=True)
+        ctx.save_for_backward(h_f, h_r, a_f, a_r)
         ctx.method = method
-        return h
+        return h_f, h_r
 
     @staticmethod
-    def backward(ctx, g):
-        h, a = ctx.saved_tensors
-        g = g.contiguous()
-        if ctx.method == "scan":
-            gz = _scan_backward(g, h, a)
-        else:
-            gz = _sweep_backward(g, h, a)
-        dims = (0, 2, 4)
-        gb = gz[1:].sum(dim=dims, keepdim=True)[0]
-        ga = (gz[1:] * h[:-1]).sum(dim=dims, keepdim=True)[0]
-        return gz, ga, gb, None
+    def backward(ctx, g_f, g_r):
+        h_f, h_r, a_f, a_r = ctx.saved_tensors
+        run = _scan_backward if ctx.method == "scan" else _sweep_backward
+        gz_f = run(g_f.contiguous(), h_f, a_f, reverse=False)
+        gz_r = run(g_r.contiguous(), h_r, a_r, reverse=True)
+        da_f, db_f = _param_grads(gz_f, h_f, reverse=False)
+        da_r, db_r = _param_grads(gz_r, h_r, reverse=True)
+        return gz_f + gz_r, da_f, db_f, da_r, db_r, None
 
 
-def _irnn_loop(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    outs = []
-    for d, direction in enumerate(DIRECTIONS):
-        z = _to_scan_layout(x, direction)
-        a = weight[d].view(1, -1, 1)
-        b = bias[d].view(1, -1, 1)
-        hs = [torch.relu(z[0])]
-        for i in range(1, z.shape[0]):
-            hs.append(torch.relu(a * hs[-1] + b + z[i]))
-        outs.append(_from_scan_layout(torch.stack(hs), direction))
-    return torch.cat(outs, dim=1)
+# Direction indices in DIRECTIONS order: forward scans are down (2) and right (1), reverse
+# scans up (0) and left (3); vertical sources come first in a stack.
+_UP, _RIGHT, _DOWN, _LEFT = range(4)
 
 
 def irnn(
@@ -221,17 +245,27 @@ def irnn(
     if method == "scan" and bool((weight.detach().abs() > 1).any()):
         method = "sweep"
     H, W = x.shape[2:]
-    # Directions whose scans have the same length run in one stacked pass.
-    groups = [[0, 1, 2, 3]] if H == W else [[0, 2], [1, 3]]
-    outs: list[torch.Tensor | None] = [None] * 4
-    for group in groups:
-        z = torch.stack([_to_scan_layout(x, DIRECTIONS[d]) for d in group], dim=1).contiguous()
-        a = weight[group].view(len(group), 1, C, 1)
-        b = bias[group].view(len(group), 1, C, 1)
-        h = _IRNNScan.apply(z, a, b, method)
-        for k, d in enumerate(group):
-            outs[d] = _from_scan_layout(h[:, k], DIRECTIONS[d])
-    return torch.cat(outs, dim=1).to(dtype)
+    xt = x.transpose(2, 3)  # scanning its dim 2 runs along the image's width
+
+    def params(fwd: list[int], rev: list[int]):
+        def v(t, idx):
+            return t[idx].view(len(idx), 1, C, 1)
+
+        return v(weight, fwd), v(bias, fwd), v(weight, rev), v(bias, rev)
+
+    if H == W:
+        h_f, h_r = _IRNNScan.apply(
+            torch.stack([x, xt]), *params([_DOWN, _RIGHT], [_UP, _LEFT]), method
+        )
+        up, left, down, right = h_r[0], h_r[1].transpose(2, 3), h_f[0], h_f[1].transpose(2, 3)
+    else:
+        v_f, v_r = _IRNNScan.apply(x.unsqueeze(0), *params([_DOWN], [_UP]), method)
+        s_f, s_r = _IRNNScan.apply(
+            xt.contiguous().unsqueeze(0), *params([_RIGHT], [_LEFT]), method
+        )
+        up, down = v_r[0], v_f[0]
+        right, left = s_f[0].transpose(2, 3), s_r[0].transpose(2, 3)
+    return torch.cat([up, right, down, left], dim=1).to(dtype)
 
 
 class IRNN(nn.Module):

@@ -34,16 +34,34 @@ def frames() -> np.ndarray:
 def main() -> None:
     x = frames()
     cases = []
-    for n, select, method in [(7, "luma", "spa"), (7, "rgb", "spa"), (6, "luma", "spa"), (7, "luma", "robust")]:
+    for n, select, method in [
+        (7, "luma", "spa"),
+        (7, "rgb", "spa"),
+        (6, "luma", "spa"),
+        (7, "luma", "robust"),
+    ]:
         stack = x[:n]
         res = estimate_clean(stack, select=select, method=method)
         if method == "spa":
             p, _, image, *_ = ref_estimate(stack, select)
             assert (p, image.tolist()) == (res.p_hat, res.image.tolist()), "estimator != reference"
         else:
-            ref = [ref_robust(stack[:, i, j, c].tolist()) for i in range(3) for j in range(4) for c in range(3)]
+            ref = [
+                ref_robust(stack[:, i, j, c].tolist())
+                for i in range(3)
+                for j in range(4)
+                for c in range(3)
+            ]
             assert ref == res.image.ravel().tolist(), "robust != reference"
-        cases.append({"n": n, "select": select, "method": method, "p_hat": res.p_hat, "image": res.image.tolist()})
+        cases.append(
+            {
+                "n": n,
+                "select": select,
+                "method": method,
+                "p_hat": res.p_hat,
+                "image": res.image.tolist(),
+            }
+        )
     text = json.dumps({"frames": x.tolist(), "cases": cases}, separators=(",", ":"))
     # one case per line keeps diffs readable
     text = text.replace(',"cases":[', ',\n"cases":[\n').replace('},{"n"', '},\n{"n"')
