@@ -76,7 +76,7 @@ def build_timelapse(root: Path) -> None:
             note="CC BY-NC 4.0, from the authors' page",
             sha256=hashlib.sha256(b"cam03").hexdigest(),
         )
-        clean = w.write_image("clean/cam03/seg0", _img(99))
+        clean = w.write_image("clean/cam03/s00", _img(99))
         ids = []
         for index in (0, 40, 80):
             frame = w.write_image(f"frames/cam03/{index:06d}", _img(index))
@@ -87,7 +87,7 @@ def build_timelapse(root: Path) -> None:
                     "scene": "cam03",
                     "frame": frame,
                     "index": index,
-                    "segment": 0,
+                    "segment": "cam03/s00",
                     "clean": clean,
                 }
             )
