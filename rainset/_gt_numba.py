@@ -9,7 +9,7 @@ path and to the torch path.
 
 Kernels are plain ``@njit(nogil=True)`` functions over an interleaved share of the column tiles,
 run on a few Python threads: no numba threading layer (which aborts when two threads of the
-caller estimate at once) and a third of the compile time of ``parallel=True``.
+caller estimate at once) and half the compile time of ``parallel=True``.
 
 Why it is fast (1080p x 200 frames; numbers in ``benchmarks/bench_estimator.py``):
 
@@ -52,7 +52,8 @@ def tiling(n_frames: int) -> tuple[int, int]:
 
 def n_threads() -> int:
     """numba's thread count: the usable CPUs, or NUMBA_NUM_THREADS when set."""
-    return max(1, min(numba.config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0))))
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, usable or 1))
 
 
 def _run(fn, parts: int) -> None:

@@ -30,7 +30,7 @@ def example_photo(name: str = "coffee", *, max_side: int = 640) -> np.ndarray:
 
     if name not in EXAMPLE_PHOTOS:
         raise ValueError(f"photo must be one of {', '.join(EXAMPLE_PHOTOS)}, got {name!r}")
-    img = getattr(skimage.data, "stereo_motorcycle")()[0] if name == "motorcycle_left" else getattr(skimage.data, name)()
+    img = skimage.data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(skimage.data, name)()
     img = np.ascontiguousarray(img[..., :3]).astype(np.uint8)
     h, w = img.shape[:2]
     s = min(1.0, max_side / max(h, w))

@@ -177,9 +177,8 @@ def run_build(inputs, out, opts, *, review, decisions=None, auto_threshold=0.5, 
               device="cpu", workers=1, image_format="png", jpeg_quality=95, test_scenes=(),
               source_note=""):
     """Run build-gt over several inputs and print a summary; returns the summary rows."""
-    from rainset.dataset import DatasetWriter, SplitRule
-
     from rainset.buildgt import scene_ids
+    from rainset.dataset import DatasetWriter, SplitRule
     from rainset.review import ReviewLog, accept_reviewer, auto_reviewer, file_reviewer
 
     if review == "prompt":
@@ -272,9 +271,8 @@ def demo(out: Path, n_frames: int, photo: str) -> None:
     """Build ground truth from a bundled example: a static rainy H.264 clip made offline from a
     scikit-image photo and rainset's own rain, then build-gt with --review accept, and PSNR of
     the result against the known clean photo."""
-    from rainset.demo import make_example_clip
-
     from rainset.buildgt import BuildOptions
+    from rainset.demo import make_example_clip
     from rainset.image import read_image
     from rainset.metrics import psnr
 

@@ -140,9 +140,9 @@ def test_decisions_file_replays_identically(static_clip, tmp_path):
 
 
 def test_moving_camera_is_refused_with_the_measured_shift(tmp_path):
-    from rainset.video import write_video
-
     from conftest import textured_background
+
+    from rainset.video import write_video
 
     big = textured_background(120, 160, seed=3)
     frames = [np.ascontiguousarray(big[20:68, 2 * k : 2 * k + 64]) for k in range(30)]

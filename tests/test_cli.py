@@ -15,7 +15,7 @@ def invoke(*args):
 
 
 def one_error_line(result):
-    lines = [l for l in result.output.splitlines() if l.strip()]
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) == 1, result.output
     assert lines[0].startswith("Error: ")
     assert "Traceback" not in result.output

@@ -415,6 +415,7 @@ def test_frame_stack_grows_without_copies():
     assert np.array_equal(stack.frames, frames[:10])
     with pytest.raises(ValueError, match="full"):
         stack.append(frames[0])
+    assert stack.extend(iter(frames)) == 0
     with pytest.raises(ValueError, match="frame must be"):
         gt.FrameStack(2, 3, 4).append(frames[0, :2])
     with pytest.raises(ValueError, match="capacity"):

@@ -3,7 +3,7 @@ import pytest
 
 from rainset.errors import InputError
 from rainset.fsutil import atomic_path, atomic_write_text
-from rainset.image import read_image, rain_mask, rgb_to_luma, to_float, to_uint8, write_image
+from rainset.image import rain_mask, read_image, rgb_to_luma, to_float, to_uint8, write_image
 
 
 @pytest.mark.parametrize("suffix,dtype", [(".png", np.uint8), (".png", np.uint16)])

@@ -22,12 +22,16 @@ from rainset.train.loop import TrainConfig, Trainer, lr_at, preset_config  # noq
 from rainset_cli.main import cli  # noqa: E402
 
 
-def make_rain_dataset(root, *, n=8, size=48, seed=0, test_scenes=("s0",)):
+def make_rain_dataset(root, *, n=8, size=48, seed=0, test_scenes=("s0",), test_fraction=0.2):
     """Smooth colour ramps with bright vertical streaks; scenes s0..s3, s0 held out."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size]
     with DatasetWriter(
-        root, kind="paired", params={}, split_rule=SplitRule(test_scenes=test_scenes), tool="t"
+        root,
+        kind="paired",
+        params={},
+        split_rule=SplitRule(test_scenes=test_scenes, test_fraction=test_fraction),
+        tool="t",
     ) as w:
         for i in range(n):
             base = np.stack([np.sin(xx / (4 + i) + c) * 50 + 90 + yy for c in range(3)], -1)
@@ -157,7 +161,7 @@ def test_validate_command_writes_report_and_resumes(dataset, tmp_path):
 
     res = runner.invoke(cli, args)
     assert res.exit_code == 1 and "--resume" in res.output
-    res = runner.invoke(cli, args[:4] + ["6"] + args[5:] + ["--resume"])
+    res = runner.invoke(cli, args[:5] + ["6"] + args[6:] + ["--resume"])
     assert res.exit_code == 0, res.output
     report = json.loads((run / "report.json").read_text())
     assert report["info"]["steps"] == 6 and report["info"]["resumed_from"] == 4
@@ -172,7 +176,7 @@ def test_validate_defaults_to_the_current_folder_and_checks_options(dataset, tmp
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(cli, ["validate", "-o", str(tmp_path / "r")])
     assert res.exit_code == 2 and "not a rainset dataset" in res.output
-    empty = make_rain_dataset(tmp_path / "notest", n=4, test_scenes=("zz",))
+    empty = make_rain_dataset(tmp_path / "notest", n=4, test_scenes=(), test_fraction=0.0)
     res = runner.invoke(cli, ["validate", str(empty), "-o", str(tmp_path / "r2"), "--iters", "1"])
     assert res.exit_code == 1 and "--test-scenes" in res.output
 
