@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 #: adding {10, 20, 50} frames").
 DENSITY: dict[str, tuple[int, int]] = {"sparse": (20, 10), "normal": (100, 20), "dense": (200, 50)}
 
-#: Default residual-rain score (percent of pixels) under which ``--review auto`` accepts.
-AUTO_THRESHOLD = 0.5
+#: Default residual-rain score (mean split-half disagreement, 8-bit levels) under which
+#: ``--review auto`` accepts; measured values in docs/groundtruth.md.
+AUTO_THRESHOLD = 1.0
 
 
 @dataclass(frozen=True)
@@ -307,8 +308,7 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
         score = None
         if opts.score and n >= 4:
             score = split_half_score(
-                stack[:n], lambda s: estimate_clean(s, select=opts.select, method=opts.method, device=device).image,
-                threshold=opts.mask_threshold,
+                stack[:n], lambda s: estimate_clean(s, select=opts.select, method=opts.method, device=device).image
             )
         flag = f"  LIGHT DRIFT {100 * drift:.0f}%" if drift > opts.max_drift else ""
         title = (

@@ -62,7 +62,7 @@ def prompt_reviewer(open_viewer: bool):
     def review(c) -> Decision:
         err_console.print(
             f"\n[bold]{c.scene}[/] window {c.window}: clean image from [bold]{c.n_frames}[/] frames"
-            + (f", residual-rain score {c.score:.2f} %" if c.score is not None else "")
+            + (f", residual-rain score {c.score:.2f}" if c.score is not None else "")
             + (f", light drift {100 * c.info['drift']:.0f} %" if c.info.get("drift", 0) > 0.1 else "")
         )
         err_console.print(f"preview: {c.preview}")
@@ -114,7 +114,7 @@ def prompt_reviewer(open_viewer: bool):
               help="Who decides: terminal prompt (default on a terminal), accept all, auto score, or a decisions file.")
 @click.option("--decisions", type=click.Path(dir_okay=False, path_type=Path), help="Decisions file for --review file.")
 @click.option("--auto-threshold", type=click.FloatRange(min=0), default=None,
-              help="--review auto accepts at or under this residual-rain score (percent of pixels).  [default: 0.5]")
+              help="--review auto accepts at or under this residual-rain score (mean split-half disagreement, levels).  [default: 1.0]")
 @click.option("--open", "open_viewer", is_flag=True, help="Open each preview sheet with the system viewer.")
 @click.option("--allow-motion", is_flag=True, help="Estimate even when the camera moves (results blur).")
 @click.option("--max-shift", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Largest camera shift (px) counted as static.")

@@ -74,7 +74,7 @@ def _csv(value: str) -> tuple[str, ...]:
 @click.option("--eval-on", "eval_on", multiple=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Also evaluate on another dataset's test split (repeatable).")
-@click.option("--tile", type=int, default=512, show_default=True,
+@click.option("--tile", type=int, default=1024, show_default=True,
               help="Evaluate larger images in tiles of this size.")
 @click.option("--examples", type=int, default=4, show_default=True,
               help="Test images shown in the report's example grid.")
@@ -202,7 +202,7 @@ def _read_log(path: Path) -> list[dict]:
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--tile", type=int, default=512, show_default=True,
+@click.option("--tile", type=int, default=1024, show_default=True,
               help="Process larger images in tiles of this size.")
 @click.option("--overlap", type=int, default=32, show_default=True, help="Tile overlap (pixels).")
 @click.option("--crf", type=int, default=18, show_default=True, help="x264 quality for videos.")

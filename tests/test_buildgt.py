@@ -182,3 +182,28 @@ def test_usage_errors_name_the_option(static_clip, tmp_path):
     assert r.exit_code == 2 and "--decisions" in r.output
     r = CliRunner().invoke(cli, ["build-gt", str(clip), "--review", "accept", "--crop", "1,2", "-o", str(tmp_path / "o")])
     assert r.exit_code == 2 and "--crop" in r.output
+
+
+def test_auto_review_adds_frames_until_the_score_passes(static_clip, tmp_path):
+    clip, _ = static_clip(n=60, h=32, w=48)
+    out = tmp_path / "out"
+    r = run(["build-gt", str(clip), "--density", "sparse", "--frames", "10", "--review", "auto",
+             "--auto-threshold", "0.4", "--write", "clean", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    decisions = json.loads((out / "review.json").read_text())["decisions"]
+    actions = [d["action"] for d in sorted(decisions.values(), key=lambda d: d["n_frames"])]
+    assert actions[-1] in ("accept", "reject") and set(actions[:-1]) <= {"more"}
+    scores = [d["score"] for d in sorted(decisions.values(), key=lambda d: d["n_frames"])]
+    assert all(d["by"] == "auto" for d in decisions.values())
+    if actions[-1] == "accept":
+        assert scores[-1] <= 0.4 and all(s > 0.4 for s in scores[:-1])
+
+
+def test_other_options_into_a_finished_folder_are_refused_and_keep_it(static_clip, tmp_path):
+    clip, _ = static_clip(n=30)
+    out = tmp_path / "out"
+    assert run(["build-gt", str(clip), "--density", "sparse", "--review", "accept", "-o", str(out)]).exit_code == 0
+    before = (out / "manifest.jsonl").read_bytes()
+    r = CliRunner().invoke(cli, ["build-gt", str(clip), "--density", "sparse", "--select", "rgb", "--review", "accept", "-o", str(out)])
+    assert r.exit_code == 1 and "review.json" in r.output
+    assert (out / "manifest.jsonl").read_bytes() == before and check(out) == []

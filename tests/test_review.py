@@ -82,3 +82,29 @@ def test_preview_sheet_shows_difference_where_rain_is():
     diff_panel = top[:, 2 * 96 : 3 * 96, 0]
     assert diff_panel[40:60, 70:72].min() == 255
     assert diff_panel[30:40, 0:60].max() == 0
+
+
+def _ranks(x):
+    return np.argsort(np.argsort(x))
+
+
+def test_split_half_score_ranks_candidates_like_the_true_error():
+    from conftest import textured_background
+
+    from rainset.demo import rainy_frames
+    from rainset.groundtruth import estimate_clean
+    from rainset.review import split_half_score
+
+    bg = textured_background(96, 128, seed=4)
+    scores, errors = [], []
+    for density in ("light", "medium", "heavy"):
+        full = np.stack(list(rainy_frames(bg, 60, noise_sigma=2, rng=3, density=density)))
+        for n in (6, 10, 20, 40, 60):
+            stack = full[:n]
+            scores.append(split_half_score(stack, lambda s: estimate_clean(s).image))
+            errors.append(np.abs(estimate_clean(stack).image.astype(int) - bg).mean())
+    rho = np.corrcoef(_ranks(scores), _ranks(errors))[0, 1]
+    assert rho > 0.9, (scores, errors)
+    # More frames, more agreement, within each density.
+    for d in range(3):
+        assert scores[5 * d] > scores[5 * d + 2] > scores[5 * d + 4]

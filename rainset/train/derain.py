@@ -103,12 +103,15 @@ def _ramp(n: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
     return w
 
 
-def _starts(size: int, tile: int, overlap: int) -> list[int]:
+def _spans(size: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, length) of the fewest equal tiles no longer than ``tile`` that cover ``size``
+    with at least ``overlap`` pixels shared by neighbours."""
     if size <= tile:
-        return [0]
-    stride = tile - overlap
-    starts = list(range(0, size - tile, stride)) + [size - tile]
-    return sorted(set(starts))
+        return [(0, size)]
+    n = -(-(size - overlap) // (tile - overlap))
+    length = -(-(size + (n - 1) * overlap) // n)
+    starts = [round(k * (size - length) / (n - 1)) for k in range(n)]
+    return [(s, length) for s in starts]
 
 
 @torch.inference_mode()
@@ -116,7 +119,7 @@ def derain_image(
     model: SPANet,
     image: np.ndarray,
     *,
-    tile: int = 512,
+    tile: int = 1024,
     overlap: int = 32,
     amp: bool = True,
 ) -> np.ndarray:
@@ -143,10 +146,8 @@ def derain_image(
     h, w = image.shape[:2]
     acc = np.zeros((h, w, 3), np.float32)
     wsum = np.zeros((h, w, 1), np.float32)
-    ys, xs = _starts(h, tile, overlap), _starts(w, tile, overlap)
-    for y in ys:
-        for x in xs:
-            th, tw = min(tile, h), min(tile, w)
+    for y, th in _spans(h, tile, overlap):
+        for x, tw in _spans(w, tile, overlap):
             piece = image[y : y + th, x : x + tw]
             t = torch.from_numpy(np.ascontiguousarray(piece)).permute(2, 0, 1)[None]
             t = t.to(device, non_blocking=True).float().div_(255.0)
