@@ -20,9 +20,9 @@ from typing import Literal
 import numpy as np
 
 from rainset.errors import InputError, RainsetError, ReviewFileError
-from rainset.groundtruth import estimate_clean
+from rainset.groundtruth import FrameStack, estimate_clean
 from rainset.image import MASK_THRESHOLD, rain_mask, write_image
-from rainset.motion import MAX_DRIFT, MAX_SHIFT_PX, measure_motion
+from rainset.motion import MAX_DRIFT, MAX_SHIFT_PX, MotionMeter
 from rainset.review import Candidate, Decision, ReviewLog, preview_sheet, split_half_score
 from rainset.video import iter_frames, probe
 
@@ -262,22 +262,25 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
     if first is None:
         yield Event("note", scene, win.index, f"window {win.name}: no frames left; skipped")
         return
-    stack = np.empty((win.capacity, *first.shape), np.uint8)
-    stack[0] = first
-    filled = 1
+    frames_in = FrameStack(win.capacity, *first.shape[:2])
+    frames_in.append(first)
     n = min(opts.first_n, win.capacity)
+    meter = MotionMeter()
+    meter.update(first)
     checked = 0
     drift = 0.0
     while True:
-        for f in frames.take(n - filled):
-            stack[filled] = f
-            filled += 1
+        for f in frames.take(n - len(frames_in)):
+            frames_in.append(f)
+            meter.update(f)
+        filled = len(frames_in)
+        stack = frames_in.frames
         if filled < n:
             yield Event("note", scene, win.index, f"window {win.name}: only {filled} frames, fewer than {n}; using them")
             n = filled
         yield Event("frames", scene, win.index, count=n)
         if checked < n:
-            rep = measure_motion(stack[:n])
+            rep = meter.report(n)
             drift = rep.drift
             checked = n
             if rep.max_shift > opts.max_shift and not opts.allow_motion:

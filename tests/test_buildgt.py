@@ -207,3 +207,21 @@ def test_other_options_into_a_finished_folder_are_refused_and_keep_it(static_cli
     r = CliRunner().invoke(cli, ["build-gt", str(clip), "--density", "sparse", "--select", "rgb", "--review", "accept", "-o", str(out)])
     assert r.exit_code == 1 and "review.json" in r.output
     assert (out / "manifest.jsonl").read_bytes() == before and check(out) == []
+
+
+def test_crop_start_and_windows(static_clip, tmp_path):
+    clip, _ = static_clip(n=50, h=48, w=64)
+    out = tmp_path / "out"
+    r = run(["build-gt", str(clip), "--density", "sparse", "--max-frames", "20", "--windows", "2",
+             "--start", "0.5s", "--crop", "8,4,40,32", "--review", "accept", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert check(out) == []
+    ds = open_dataset(out)
+    by_window = {}
+    for s in ds.samples():
+        by_window.setdefault(s["window"], []).append(s["frame"])
+    # 10 fps: 0.5 s is frame 5; windows reserve 20 frames each.
+    assert sorted(by_window[0]) == list(range(5, 25)) and sorted(by_window[1]) == list(range(25, 45))
+    assert ds.load(next(ds.samples()), "clean").shape == (32, 40, 3)
+    r = CliRunner().invoke(cli, ["build-gt", str(clip), "--review", "accept", "--crop", "40,40,40,40", "-o", str(tmp_path / "o2")])
+    assert r.exit_code == 1 and "--crop" in r.output
