@@ -170,7 +170,13 @@ def plan_paired(
             sc = k
         plans.append(
             PairPlan(
-                rel, sc, k, path, clean_by_key[k], path.relative_to(rain_dir).as_posix(), clean_rel[k]
+                rel,
+                sc,
+                k,
+                path,
+                clean_by_key[k],
+                path.relative_to(rain_dir).as_posix(),
+                clean_rel[k],
             )
         )
     return plans

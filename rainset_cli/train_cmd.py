@@ -49,13 +49,29 @@ def _csv(value: str) -> tuple[str, ...]:
     default=".",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
-@click.option("-o", "--out", "run_dir", required=True, type=click.Path(path_type=Path),
-              help="Run folder: checkpoint, logs, report.md, report.json.")
-@click.option("--train", "model_name", type=click.Choice(["spanet"]), default="spanet",
-              show_default=True, help="Reference model to train.")
-@click.option("--preset", type=click.Choice(["quick", "paper", "released"]), default="quick",
-              show_default=True,
-              help="quick: minutes on a GPU, 64x64 patches on a CPU; paper: Sec. 4.2 schedule.")
+@click.option(
+    "-o",
+    "--out",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run folder: checkpoint, logs, report.md, report.json.",
+)
+@click.option(
+    "--train",
+    "model_name",
+    type=click.Choice(["spanet"]),
+    default="spanet",
+    show_default=True,
+    help="Reference model to train.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["quick", "paper", "released"]),
+    default="quick",
+    show_default=True,
+    help="quick: minutes on a GPU, 64x64 patches on a CPU; paper: Sec. 4.2 schedule.",
+)
 @click.option("--iters", type=int, default=None, help="Override the preset's steps.")
 @click.option("--batch", type=int, default=None, help="Override the preset's batch (global).")
 @click.option("--lr", type=float, default=None, help="Override the preset's learning rate.")
@@ -63,23 +79,69 @@ def _csv(value: str) -> tuple[str, ...]:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
-@click.option("--workers", type=int, default=None,
-              help="Data-loader processes (default 0 on a CPU, 4 on a GPU).")
-@click.option("--irnn", type=click.Choice(["auto", "loop", "sweep", "scan"]), default="auto",
-              show_default=True, help="IRNN implementation (all compute the same thing).")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Data-loader processes (default 0 on a CPU, 4 on a GPU).",
+)
+@click.option(
+    "--irnn",
+    type=click.Choice(["auto", "loop", "sweep", "scan"]),
+    default="auto",
+    show_default=True,
+    help="IRNN implementation (all compute the same thing).",
+)
 @click.option("--no-amp", is_flag=True, help="Train in float32 on a GPU (default: bf16 autocast).")
-@click.option("--mask-threshold", type=int, default=None,
-              help="Rain-mask threshold (8-bit levels) for samples without a stored mask.")
+@click.option(
+    "--mask-threshold",
+    type=int,
+    default=None,
+    help="Rain-mask threshold (8-bit levels) for samples without a stored mask.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-@click.option("--eval-on", "eval_on", multiple=True,
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Also evaluate on another dataset's test split (repeatable).")
-@click.option("--tile", type=int, default=1024, show_default=True,
-              help="Evaluate larger images in tiles of this size.")
-@click.option("--examples", type=int, default=4, show_default=True,
-              help="Test images shown in the report's example grid.")
-def validate(dataset, run_dir, model_name, preset, iters, batch, lr, crop, device, seed, threads,
-             workers, irnn, no_amp, mask_threshold, resume, eval_on, tile, examples):
+@click.option(
+    "--eval-on",
+    "eval_on",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Also evaluate on another dataset's test split (repeatable).",
+)
+@click.option(
+    "--tile",
+    type=int,
+    default=1024,
+    show_default=True,
+    help="Evaluate larger images in tiles of this size.",
+)
+@click.option(
+    "--examples",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Test images shown in the report's example grid.",
+)
+def validate(
+    dataset,
+    run_dir,
+    model_name,
+    preset,
+    iters,
+    batch,
+    lr,
+    crop,
+    device,
+    seed,
+    threads,
+    workers,
+    irnn,
+    no_amp,
+    mask_threshold,
+    resume,
+    eval_on,
+    tile,
+    examples,
+):
     """Train a reference derainer on DATASET's train split and report on its test split.
 
     DATASET defaults to the current folder. Run under torchrun for several GPUs (DDP).
@@ -87,10 +149,10 @@ def validate(dataset, run_dir, model_name, preset, iters, batch, lr, crop, devic
     from rainset.dataset import check, open_dataset
 
     if not (dataset / "rainset.json").is_file():
-        raise click.BadParameter(f"{dataset} is not a rainset dataset (no rainset.json)",
-                                 param_hint="DATASET")
-    for name, value in (("--iters", iters), ("--batch", batch), ("--crop", crop),
-                        ("--tile", tile)):
+        raise click.BadParameter(
+            f"{dataset} is not a rainset dataset (no rainset.json)", param_hint="DATASET"
+        )
+    for name, value in (("--iters", iters), ("--batch", batch), ("--crop", crop), ("--tile", tile)):
         if value is not None and value < 1:
             raise click.BadParameter("must be >= 1", param_hint=name)
     if crop is not None and crop < 16:
@@ -105,7 +167,9 @@ def validate(dataset, run_dir, model_name, preset, iters, batch, lr, crop, devic
     if problems:
         for p in problems[:10]:
             err_console.print(f"[red]problem[/] {p}", highlight=False)
-        err_console.print(f"{dataset}: {len(problems)} problem(s); fix them first (`rainset check`).")
+        err_console.print(
+            f"{dataset}: {len(problems)} problem(s); fix them first (`rainset check`)."
+        )
         sys.exit(1)
 
     import torch
@@ -119,18 +183,26 @@ def validate(dataset, run_dir, model_name, preset, iters, batch, lr, crop, devic
         dev = pick_device(device)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--device") from None
-    options = {"seed": seed, "irnn": irnn, "amp": not no_amp, "threads": threads,
-               "workers": workers if workers is not None else (4 if dev.type == "cuda" else 0)}
+    options = {
+        "seed": seed,
+        "irnn": irnn,
+        "amp": not no_amp,
+        "threads": threads,
+        "workers": workers if workers is not None else (4 if dev.type == "cuda" else 0),
+    }
     if mask_threshold is not None:
         options["mask_threshold"] = mask_threshold
-    config = preset_config(preset, device=device, iters=iters, batch=batch, lr=lr, crop=crop,
-                           **options)
+    config = preset_config(
+        preset, device=device, iters=iters, batch=batch, lr=lr, crop=crop, **options
+    )
     ds = open_dataset(dataset)
     trainer = Trainer(config, ds, run_dir, resume=resume)
     if trainer.rank == 0:
-        say(f"training SPANet on {len(trainer.train_items)} images of {dataset} "
+        say(
+            f"training SPANet on {len(trainer.train_items)} images of {dataset} "
             f"({trainer.device}, preset {config.preset}: {config.iters} steps, batch "
-            f"{config.batch}, crop {config.crop}); test: {len(trainer.test_items)} images")
+            f"{config.batch}, crop {config.crop}); test: {len(trainer.test_items)} images"
+        )
     start = trainer.step
     t0 = time.perf_counter()
     for _ in _bar(trainer.run(), total=config.iters, desc="train", initial=start):
@@ -154,8 +226,13 @@ def validate(dataset, run_dir, model_name, preset, iters, batch, lr, crop, devic
         if not n:
             n = len(items(target, split=None))
             say(f"{target.root}: no test split; evaluating on all {n} images")
-        scores = list(progress(evaluate(run_model, target, split=split, examples=examples),
-                               total=n, desc=f"eval {name}"))
+        scores = list(
+            progress(
+                evaluate(run_model, target, split=split, examples=examples),
+                total=n,
+                desc=f"eval {name}",
+            )
+        )
         title = "test split" if name == "test" else f"{name} ({'test split' if split else 'all'})"
         evaluations[title] = (summarize(scores), scores)
     log = _read_log(run_dir / "log.jsonl")
@@ -163,8 +240,12 @@ def validate(dataset, run_dir, model_name, preset, iters, batch, lr, crop, devic
         "dataset": str(dataset),
         "model": model_name,
         "parameters": count_parameters(model),
-        "device": str(trainer.device) + (f" ({torch.cuda.get_device_name(trainer.device)})"
-                                        if trainer.device.type == "cuda" else ""),
+        "device": str(trainer.device)
+        + (
+            f" ({torch.cuda.get_device_name(trainer.device)})"
+            if trainer.device.type == "cuda"
+            else ""
+        ),
         "world_size": trainer.world,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
@@ -199,11 +280,21 @@ def _read_log(path: Path) -> list[dict]:
 @click.command()
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder.")
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder.",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--tile", type=int, default=1024, show_default=True,
-              help="Process larger images in tiles of this size.")
+@click.option(
+    "--tile",
+    type=int,
+    default=1024,
+    show_default=True,
+    help="Process larger images in tiles of this size.",
+)
 @click.option("--overlap", type=int, default=32, show_default=True, help="Tile overlap (pixels).")
 @click.option("--crf", type=int, default=18, show_default=True, help="x264 quality for videos.")
 def derain(checkpoint, inputs, out, device, tile, overlap, crf):
@@ -213,8 +304,8 @@ def derain(checkpoint, inputs, out, device, tile, overlap, crf):
     """
     if tile < 64:
         raise click.BadParameter("must be >= 64", param_hint="--tile")
-    if not 0 <= overlap < tile // 2:
-        raise click.BadParameter("must be in [0, tile / 2)", param_hint="--overlap")
+    if not 0 <= overlap <= tile // 2:
+        raise click.BadParameter("must be in [0, tile / 2]", param_hint="--overlap")
     from rainset.image import is_image_path, read_image, write_image
     from rainset.train.derain import derain_image, load_model
 
@@ -241,12 +332,15 @@ def derain(checkpoint, inputs, out, device, tile, overlap, crf):
             from rainset.video import iter_frames, probe, write_video
 
             info = probe(src)
-            frames = progress((run(f) for f in iter_frames(src)), total=info.frame_count or None,
-                              desc=src.name)
+            frames = progress(
+                (run(f) for f in iter_frames(src)), total=info.frame_count or None, desc=src.name
+            )
             write_video(out / (src.stem + ".mp4"), frames, fps=info.fps or 25, crf=crf)
             n += 1
     step = meta.get("step")
-    console.print(f"{n} input(s) derained into {out}" + (f" (model at step {step})" if step else ""))
+    console.print(
+        f"{n} input(s) derained into {out}" + (f" (model at step {step})" if step else "")
+    )
 
 
 def _as_uint8(img):
@@ -265,24 +359,61 @@ def import_group():
 @import_group.command("paired")
 @click.argument("rain_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("clean_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Dataset folder to write (rerun to resume).")
-@click.option("--key", default=None,
-              help="Regex for the pairing key, searched in each file's relative path without "
-                   "suffix (group 1 or the match). Default: folders + the name's last number.")
-@click.option("--scene", default=None,
-              help="Regex for the scene, searched in the rainy file's relative path.")
-@click.option("--scene-every", type=int, default=None,
-              help="Scenes are consecutive chunks of this many frames (one sequence).")
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dataset folder to write (rerun to resume).",
+)
+@click.option(
+    "--key",
+    default=None,
+    help="Regex for the pairing key, searched in each file's relative path without "
+    "suffix (group 1 or the match). Default: folders + the name's last number.",
+)
+@click.option(
+    "--scene", default=None, help="Regex for the scene, searched in the rainy file's relative path."
+)
+@click.option(
+    "--scene-every",
+    type=int,
+    default=None,
+    help="Scenes are consecutive chunks of this many frames (one sequence).",
+)
 @click.option("--test-scenes", default="", help="Comma-separated scenes for the test split.")
-@click.option("--test-fraction", type=float, default=0.2, show_default=True,
-              help="Without --test-scenes: share of scenes (by stable hash) held out for test.")
-@click.option("--format", "image_format", type=click.Choice(["png", "jpg"]), default="png",
-              show_default=True, help="Image format written.")
-@click.option("--note", default="imported paired folders",
-              help="Licence / provenance note recorded with the sources.")
-def import_paired_cmd(rain_dir, clean_dir, out, key, scene, scene_every, test_scenes,
-                      test_fraction, image_format, note):
+@click.option(
+    "--test-fraction",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Without --test-scenes: share of scenes (by stable hash) held out for test.",
+)
+@click.option(
+    "--format",
+    "image_format",
+    type=click.Choice(["png", "jpg"]),
+    default="png",
+    show_default=True,
+    help="Image format written.",
+)
+@click.option(
+    "--note",
+    default="imported paired folders",
+    help="Licence / provenance note recorded with the sources.",
+)
+def import_paired_cmd(
+    rain_dir,
+    clean_dir,
+    out,
+    key,
+    scene,
+    scene_every,
+    test_scenes,
+    test_fraction,
+    image_format,
+    note,
+):
     """Import a folder of rainy images and a folder of clean images as a paired dataset.
 
     Files pair up by key (Rain100L's rain-001.png / norain-001.png, NTURain's 00001.jpg);
@@ -306,23 +437,33 @@ def import_paired_cmd(rain_dir, clean_dir, out, key, scene, scene_every, test_sc
     missing = [s for s in tests if s not in scenes]
     if missing:
         shown = ", ".join(scenes[:20]) + (" ..." if len(scenes) > 20 else "")
-        raise click.BadParameter(f"{', '.join(missing)} not among the scenes ({shown})",
-                                 param_hint="--test-scenes")
+        raise click.BadParameter(
+            f"{', '.join(missing)} not among the scenes ({shown})", param_hint="--test-scenes"
+        )
     params = {"key": key, "scene": scene, "scene_every": scene_every}
     rule = SplitRule(test_scenes=tests, test_fraction=test_fraction)
-    ids = import_paired(plans, out, split_rule=rule, image_format=image_format, params=params,
-                        sources=((rain_dir, note), (clean_dir, note)))
+    ids = import_paired(
+        plans,
+        out,
+        split_rule=rule,
+        image_format=image_format,
+        params=params,
+        sources=((rain_dir, note), (clean_dir, note)),
+    )
     for _ in progress(ids, total=len(plans), desc="import"):
         pass
     from rainset.dataset import open_dataset
 
     counts = open_dataset(out).meta["counts"]
     per = counts["per_split"]
-    console.print(f"{out}: {counts['samples']} pairs in {len(scenes)} scenes "
-                  f"(train {per['train']}, test {per['test']})")
+    console.print(
+        f"{out}: {counts['samples']} pairs in {len(scenes)} scenes "
+        f"(train {per['train']}, test {per['test']})"
+    )
     if not per["test"]:
-        err_console.print("warning: the test split is empty; `rainset validate` needs "
-                          "--test-scenes.")
+        err_console.print(
+            "warning: the test split is empty; `rainset validate` needs --test-scenes."
+        )
 
 
 commands = [validate, derain, import_group]

@@ -139,8 +139,8 @@ def derain_image(
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
-    if tile < 16 or not 0 <= overlap < tile // 2:
-        raise ValueError(f"need tile >= 16 and 0 <= overlap < tile / 2, got {tile}, {overlap}")
+    if tile < 16 or not 0 <= overlap <= tile // 2:
+        raise ValueError(f"need tile >= 16 and 0 <= overlap <= tile / 2, got {tile}, {overlap}")
     param = next(model.parameters())
     device = param.device
     h, w = image.shape[:2]
@@ -153,7 +153,9 @@ def derain_image(
             t = t.to(device, non_blocking=True).float().div_(255.0)
             if device.type == "cuda":
                 t = t.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            with torch.autocast(
+                device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
+            ):
                 out, _ = model(t)
             out = out.float()[0].permute(1, 2, 0).cpu().numpy()
             wy = _ramp(th, overlap, y == 0, y + th >= h)

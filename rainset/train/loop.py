@@ -120,7 +120,7 @@ class TrainConfig:
 # quick: short runs; one drop at 80 %. On a CPU, small patches and batches (minutes on 2 cores).
 PRESETS: dict[str, dict] = {
     "quick": {"iters": 3000, "batch": 16, "lr": 5e-3, "crop": 128, "milestones": (0.8,)},
-    "quick-cpu": {"iters": 700, "batch": 8, "lr": 2e-3, "crop": 64, "milestones": (0.8,)},
+    "quick-cpu": {"iters": 500, "batch": 8, "lr": 2e-3, "crop": 64, "milestones": (0.8,)},
     "paper": {
         "iters": 60000,
         "batch": 32,
@@ -219,9 +219,7 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "checkpoint"
         self.rank, self.world, local = _distributed()
         if config.batch % self.world:
-            raise ValueError(
-                f"batch {config.batch} does not divide among {self.world} processes"
-            )
+            raise ValueError(f"batch {config.batch} does not divide among {self.world} processes")
         device = pick_device(config.device)
         if device.type == "cuda" and self.world > 1:
             device = torch.device("cuda", local)
@@ -421,4 +419,3 @@ class Trainer:
         if self.world > 1 and dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
-

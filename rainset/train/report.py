@@ -180,7 +180,12 @@ def plot_curves(log: list[dict], path: str | Path) -> None:
 
     steps = np.array([r["step"] for r in log])
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    for key, label in (("loss", "total"), ("l1", "L1"), ("ssim", "1 - SSIM"), ("att", "attention MSE")):
+    for key, label in (
+        ("loss", "total"),
+        ("l1", "L1"),
+        ("ssim", "1 - SSIM"),
+        ("att", "attention MSE"),
+    ):
         v = np.array([r[key] for r in log], dtype=float)
         k = max(1, len(v) // 50)
         smooth = np.convolve(v, np.ones(k) / k, mode="valid")
@@ -233,9 +238,7 @@ def _gain_row(g: dict[str, float]) -> str:
 def _section(title: str, summary: dict, images_rel: str | None) -> list[str]:
     head = "| | PSNR RGB (dB) | SSIM RGB | PSNR Y (dB) | SSIM Y |\n|---|---|---|---|---|"
     g = summary["gain"]
-    verdict = (
-        "beats" if g["psnr_rgb"] > 0 and g["ssim_rgb"] > 0 else "does NOT beat"
-    )
+    verdict = "beats" if g["psnr_rgb"] > 0 and g["ssim_rgb"] > 0 else "does NOT beat"
     lines = [
         f"## {title}",
         "",
