@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -20,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from rainset.errors import InputError, RainsetError, ReviewFileError
-from rainset.groundtruth import FrameStack, estimate_clean
+from rainset.groundtruth import FrameStack, estimate_clean, warm_up
 from rainset.image import MASK_THRESHOLD, rain_mask, write_image
 from rainset.motion import MAX_DRIFT, MAX_SHIFT_PX, MotionMeter
 from rainset.review import Candidate, Decision, ReviewLog, preview_sheet, split_half_score
@@ -163,11 +165,43 @@ def scene_id(path: str | os.PathLike) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "scene"
 
 
+def _prefetch(frames: Iterator[np.ndarray], depth: int = 6) -> Iterator[np.ndarray]:
+    """Decode ahead in a thread (the decoder releases the GIL), at most ``depth`` frames."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def run():
+        try:
+            for f in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(f, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    thread = threading.Thread(target=run, name="rainset-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 class _Frames:
     """Sequential decoder over one input that serves window after window (no seeking)."""
 
     def __init__(self, source: Path, crop: tuple[int, int, int, int] | None):
-        self._it = iter_frames(source)
+        self._it = _prefetch(iter_frames(source))
         self._pos = 0
         self._crop = crop
 
@@ -232,6 +266,9 @@ def build_scene(
     for note in notes:
         yield Event("note", scene, message=note)
     writer.add_source(source, note=source_note or "user-supplied footage")
+    if device == "cpu":
+        # Kernels load while the first frames decode.
+        threading.Thread(target=warm_up, kwargs={"select": opts.select, "method": opts.method}, daemon=True).start()
     frames = _Frames(source, opts.crop)
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rainset-write")
     pending: list[tuple[list[Future], list[dict]]] = []

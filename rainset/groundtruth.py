@@ -59,6 +59,7 @@ from typing import Literal
 
 import numpy as np
 
+from rainset._alloc import empty_large
 from rainset.errors import RainsetError
 from rainset.image import rgb_to_luma
 
@@ -134,7 +135,7 @@ class FrameStack:
             raise ValueError(f"capacity must be in 1..{MAX_FRAMES}, got {capacity}")
         if height < 1 or width < 1:
             raise ValueError(f"height and width must be positive, got {height}x{width}")
-        self._buf = np.empty((capacity, height, width, 3), np.uint8)
+        self._buf = empty_large((capacity, height, width, 3), np.uint8)
         self._n = 0
 
     def __len__(self) -> int:
@@ -212,6 +213,15 @@ def estimate_clean(
     return _estimate(
         frames, select=select, method=method, engine=_engine(device), tile_rows=tile_rows
     )
+
+
+def warm_up(*, select: Literal["luma", "rgb"] = "luma", method: Literal["spa", "robust"] = "spa") -> None:
+    """Load the compiled kernels (from numba's on-disk cache, or compile them) on a tiny stack.
+
+    Loading takes ~0.5 s even from the cache; a caller can run this in a thread while it
+    decodes frames, so the first real estimate does not pay for it.
+    """
+    estimate_clean(np.zeros((3, 4, 4, 3), np.uint8), select=select, method=method)
 
 
 def mode_ranges(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
