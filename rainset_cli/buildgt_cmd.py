@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from rainset_cli.common import console, err_console, quiet, say
+from rainset_cli.common import (
+    console,
+    err_console,
+    make_reviewer,
+    prompt_reviewer,
+    quiet,
+    review_mode,
+    say,
+)
 
 _DENSITIES = ("sparse", "normal", "dense")
 
@@ -55,40 +63,13 @@ def _parse_mask(value: str) -> tuple[int, str]:
     return t, "threshold"
 
 
-def prompt_reviewer(open_viewer: bool):
-    """The terminal front end: shows where the preview is and asks accept / more / reject."""
-    from rainset.review import Decision
-
-    def review(c) -> Decision:
-        err_console.print(
-            f"\n[bold]{c.scene}[/] window {c.window}: clean image from [bold]{c.n_frames}[/] frames"
-            + (f", residual-rain score {c.score:.2f}" if c.score is not None else "")
-            + (f", light drift {100 * c.info['drift']:.0f} %" if c.info.get("drift", 0) > 0.1 else "")
-        )
-        err_console.print(f"preview: {c.preview}")
-        if open_viewer and c.preview:
-            click.launch(str(c.preview))
-        grow = "[m]ore frames, " if c.can_grow else ""
-        while True:
-            answer = click.prompt(
-                f"[a]ccept, {grow}[r]eject, [o]pen preview", default="a", err=True, show_default=True
-            ).strip().lower()
-            if answer in ("a", "accept"):
-                return Decision("accept")
-            if answer in ("m", "more"):
-                if c.can_grow:
-                    return Decision("more")
-                err_console.print(f"Cannot add frames: this window is already at {c.grow_limit}. Accept or reject.")
-                continue
-            if answer in ("r", "reject"):
-                reason = click.prompt("reason", default="", err=True, show_default=False)
-                return Decision("reject", reason)
-            if answer in ("o", "open"):
-                click.launch(str(c.preview))
-                continue
-            err_console.print(f"Unknown answer {answer!r}.")
-
-    return review
+def _describe(c) -> str:
+    return (
+        f"\n[bold]{c.scene}[/] window {c.window}: clean image from [bold]{c.n_frames}[/] frames"
+        + (f", residual-rain score {c.score:.2f}" if c.score is not None else "")
+        + (f", light drift {100 * c.info['drift']:.0f} %" if c.info.get("drift", 0) > 0.1 else "")
+        + f"\npreview: {c.preview}"
+    )
 
 
 @click.command("build-gt")
@@ -144,14 +125,7 @@ def build_gt(inputs, out, density, n_frames, max_frames, start, windows, every, 
         raise click.BadParameter("an output folder is required", param_hint="-o/--out")
     start_v, start_s = _parse_start(start)
     mask_t, mask_mode = _parse_mask(mask_threshold)
-    if review is None:
-        if not sys.stdin.isatty():
-            raise click.BadParameter(
-                "no terminal to ask in: choose --review accept, auto or file", param_hint="--review"
-            )
-        review = "prompt"
-    if review == "file" and decisions is None:
-        raise click.BadParameter("--review file needs --decisions FILE", param_hint="--decisions")
+    review = review_mode(review, decisions)
     if auto_threshold is not None and review != "auto":
         raise click.BadParameter("only used with --review auto", param_hint="--auto-threshold")
     if workers > 1 and review == "prompt":
@@ -179,16 +153,13 @@ def run_build(inputs, out, opts, *, review, decisions=None, auto_threshold=0.5, 
     """Run build-gt over several inputs and print a summary; returns the summary rows."""
     from rainset.buildgt import scene_ids
     from rainset.dataset import DatasetWriter, SplitRule
-    from rainset.review import ReviewLog, accept_reviewer, auto_reviewer, file_reviewer
+    from rainset.review import ReviewLog
 
-    if review == "prompt":
-        reviewer = prompt_reviewer(open_viewer)
-    elif review == "accept":
-        reviewer = accept_reviewer
-    elif review == "auto":
-        reviewer = auto_reviewer(auto_threshold)
-    else:
-        reviewer = file_reviewer(decisions)
+    prompt = prompt_reviewer(
+        _describe, open_viewer=open_viewer, more="[m]ore frames", reject="[r]eject",
+        at_limit="Cannot add frames: this window is already at {limit}. Accept or reject.",
+    )
+    reviewer = make_reviewer(review, prompt=prompt, decisions=decisions, auto_threshold=auto_threshold)
     scenes = scene_ids(inputs)
     params = opts.params()
     review_log = ReviewLog(out / "review.json", params=params)

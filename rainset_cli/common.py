@@ -35,3 +35,66 @@ def say(message: str) -> None:
     """A status line on stderr, unless ``--quiet``."""
     if not quiet():
         err_console.print(message)
+
+
+def review_mode(review: str | None, decisions) -> str:
+    """The review mode to use: ``prompt`` by default on a terminal; usage errors otherwise."""
+    if review is None:
+        if not sys.stdin.isatty():
+            raise click.BadParameter(
+                "no terminal to ask in: choose --review accept, auto or file", param_hint="--review"
+            )
+        review = "prompt"
+    if review == "file" and decisions is None:
+        raise click.BadParameter("--review file needs --decisions FILE", param_hint="--decisions")
+    return review
+
+
+def make_reviewer(review: str, *, prompt, decisions=None, auto_threshold: float | None = None):
+    """The reviewer callable for a review mode (``prompt`` is the terminal front end)."""
+    from rainset.review import accept_reviewer, auto_reviewer, file_reviewer
+
+    if review == "prompt":
+        return prompt
+    if review == "accept":
+        return accept_reviewer
+    if review == "auto":
+        return auto_reviewer(auto_threshold)
+    return file_reviewer(decisions)
+
+
+def prompt_reviewer(describe, *, open_viewer: bool, more: str, reject: str, at_limit: str):
+    """Terminal front end shared by the review loops: accept, more, reject (with a reason), open.
+
+    Parameters
+    ----------
+    describe : function from a candidate to the rich-markup lines shown before the question.
+    open_viewer : open each sheet with the system viewer as it is shown.
+    more, reject : labels of the "more" and "reject" answers (e.g. "[m]ore frames").
+    at_limit : message when "more" cannot be granted; ``{limit}`` is the candidate's limit.
+    """
+    from rainset.review import Decision
+
+    def review(c) -> Decision:
+        err_console.print(describe(c))
+        if open_viewer and c.preview:
+            click.launch(str(c.preview))
+        grow = f"{more}, " if c.can_grow else ""
+        while True:
+            answer = click.prompt(
+                f"[a]ccept, {grow}{reject}, [o]pen preview", default="a", err=True
+            ).strip().lower()
+            if answer in ("a", "accept"):
+                return Decision("accept")
+            if answer in ("m", "more"):
+                if c.can_grow:
+                    return Decision("more")
+                err_console.print(at_limit.format(limit=c.grow_limit))
+            elif answer in ("r", "reject"):
+                return Decision("reject", click.prompt("reason", default="", err=True, show_default=False))
+            elif answer in ("o", "open"):
+                click.launch(str(c.preview))
+            else:
+                err_console.print(f"Unknown answer {answer!r}.")
+
+    return review

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from rainset_cli.common import err_console, progress, say
+from rainset_cli.common import make_reviewer, progress, prompt_reviewer, review_mode, say
 
 
 def _floats(value: str, option: str) -> tuple[float, ...]:
@@ -22,42 +21,12 @@ def _floats(value: str, option: str) -> tuple[float, ...]:
     return out
 
 
-def _prompt_reviewer(open_viewer: bool):
-    """Terminal front end for the tier question: accept, a blurrier tier, or drop the photo."""
-    from rainset.review import Decision
-
-    def review(c) -> Decision:
-        err_console.print(
-            f"\n[bold]{c.scene}[/]: low-pass tier [bold]{c.info['tier']}[/], keeps "
-            f"{100 * c.score:.0f} % of the fine detail. Does it show the main content but not "
-            "the details?"
-        )
-        err_console.print(f"sheet: {c.preview}")
-        if open_viewer:
-            click.launch(str(c.preview))
-        more = "[m]ore blur, " if c.can_grow else ""
-        while True:
-            answer = (
-                click.prompt(f"[a]ccept, {more}[r]eject photo, [o]pen sheet", default="a", err=True)
-                .strip()
-                .lower()
-            )
-            if answer in ("a", "accept"):
-                return Decision("accept")
-            if answer in ("m", "more") and c.can_grow:
-                return Decision("more")
-            if answer in ("m", "more"):
-                err_console.print(f"No blurrier tier: {c.grow_limit}. Accept or reject.")
-            elif answer in ("r", "reject"):
-                return Decision(
-                    "reject", click.prompt("reason", default="", err=True, show_default=False)
-                )
-            elif answer in ("o", "open"):
-                click.launch(str(c.preview))
-            else:
-                err_console.print(f"Unknown answer {answer!r}.")
-
-    return review
+def _describe(c) -> str:
+    return (
+        f"\n[bold]{c.scene}[/]: low-pass tier [bold]{c.info['tier']}[/], keeps "
+        f"{100 * c.score:.0f} % of the fine detail. Does it show the main content but not "
+        f"the details?\nsheet: {c.preview}"
+    )
 
 
 @click.command("synth")
@@ -292,22 +261,12 @@ def synth(
 
 
 def _review(S, photos, out, options, review, decisions, open_viewer):
-    from rainset.review import accept_reviewer, auto_reviewer, file_reviewer
-
-    if review is None:
-        if not sys.stdin.isatty():
-            raise click.BadParameter(
-                "no terminal to ask in: choose --review accept, auto or file", param_hint="--review"
-            )
-        review = "prompt"
-    if review == "file" and decisions is None:
-        raise click.BadParameter("--review file needs --decisions FILE", param_hint="--decisions")
-    reviewer = {
-        "prompt": lambda: _prompt_reviewer(open_viewer),
-        "accept": lambda: accept_reviewer,
-        "auto": lambda: auto_reviewer(S.TIER_DETAIL_KEPT),
-        "file": lambda: file_reviewer(decisions),
-    }[review]()
+    review = review_mode(review, decisions)
+    prompt = prompt_reviewer(
+        _describe, open_viewer=open_viewer, more="[m]ore blur", reject="[r]eject photo",
+        at_limit="No blurrier tier: {limit}. Accept or reject.",
+    )
+    reviewer = make_reviewer(review, prompt=prompt, decisions=decisions, auto_threshold=S.TIER_DETAIL_KEPT)
     return S.review_tiers(photos, out, reviewer, options=options)
 
 
