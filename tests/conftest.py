@@ -1,16 +1,5 @@
-import os
-
 import numpy as np
 import pytest
-
-
-def require_torch():
-    """torch for the tests that need it: skipped on a user's machine without it, required in CI."""
-    if os.environ.get("CI") == "true":
-        import torch
-
-        return torch
-    return pytest.importorskip("torch")
 
 
 def textured_background(h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -225,3 +225,14 @@ def test_crop_start_and_windows(static_clip, tmp_path):
     assert ds.load(next(ds.samples()), "clean").shape == (32, 40, 3)
     r = CliRunner().invoke(cli, ["build-gt", str(clip), "--review", "accept", "--crop", "40,40,40,40", "-o", str(tmp_path / "o2")])
     assert r.exit_code == 1 and "--crop" in r.output
+
+
+def test_demo_recovers_the_photo_better_than_a_rainy_frame(tmp_path):
+    import re
+
+    r = run(["demo", "-o", str(tmp_path / "demo"), "--frames", "16"])
+    assert r.exit_code == 0, r.output
+    clean_db, rainy_db = (float(x) for x in re.findall(r"([\d.]+) dB", r.output.replace("\n", " ")))
+    assert clean_db > rainy_db + 5
+    assert check(tmp_path / "demo" / "dataset") == []
+    assert (tmp_path / "demo" / "example.mp4").stat().st_size > 0
