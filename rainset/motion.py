@@ -57,14 +57,14 @@ class MotionReport:
 
 
 def _small_luma(frame: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    # Downscale first, then luma: at 1080p this is ~10x cheaper than the other way round, and
-    # phase correlation does not need luma's exact integer floor.
+    # BT.601 luma (OpenCV's rounded form: phase correlation does not need the exact floor of
+    # rainset.image.rgb_to_luma), then an area downscale: ~1.3 ms a 1080p frame.
     h, w = frame.shape[:2]
     scale = min(1.0, size / max(h, w))
+    y = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
     if scale < 1.0:
-        frame = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    y = frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return y, scale
+        y = cv2.resize(y, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return y.astype(np.float32), scale
 
 
 class MotionMeter:
