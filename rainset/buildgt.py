@@ -344,6 +344,10 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
         if known is not None and known.action == "more" and can_grow:
             n = min(n + opts.step, win.capacity)
             continue
+        if known is not None and _already_done(writer, scene, win, n, known, opts):
+            # Resumed: this window's answer is known and its output is complete.
+            yield Event("decision", scene, win.index, message=known.action, count=n)
+            return
         result = estimate_clean(stack[:n], select=opts.select, method=opts.method, device=device)
         score = None
         if opts.score and n >= 4:
@@ -379,6 +383,15 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
             _write_window(source, scene, win, stack[:n], result, score, drift, decision, writer, opts, pool, pending, preview_rel)
             yield Event("written", scene, win.index, count=n)
         return
+
+
+def _already_done(writer, scene: str, win: Window, n: int, known: Decision, opts: BuildOptions) -> bool:
+    if known.action == "reject":
+        return True
+    if known.action != "accept":
+        return False
+    last = f"{scene}/{win.name}" if opts.write == "clean" else f"{scene}/{win.name}/f{win.start + n - 1:06d}"
+    return writer.has(last)
 
 
 def _key(scene: str, win: Window, n: int) -> str:

@@ -236,3 +236,16 @@ def test_demo_recovers_the_photo_better_than_a_rainy_frame(tmp_path):
     assert clean_db > rainy_db + 5
     assert check(tmp_path / "demo" / "dataset") == []
     assert (tmp_path / "demo" / "example.mp4").stat().st_size > 0
+
+
+def test_rerun_of_a_finished_build_rewrites_nothing(static_clip, tmp_path):
+    clip, _ = static_clip(n=25)
+    out = tmp_path / "out"
+    args = ["build-gt", str(clip), "--density", "sparse", "--review", "accept", "-o", str(out)]
+    assert run(args).exit_code == 0
+    files = sorted(p for p in out.rglob("*.png"))
+    stamps = [p.stat().st_mtime_ns for p in files]
+    r = run(args)
+    assert r.exit_code == 0, r.output
+    assert [p.stat().st_mtime_ns for p in files] == stamps
+    assert check(out) == []
