@@ -11,11 +11,13 @@ import click
 from rainset_cli.common import (
     console,
     err_console,
+    format_options,
     make_reviewer,
     prompt_reviewer,
     quiet,
     review_mode,
     say,
+    split_options,
 )
 
 _DENSITIES = ("sparse", "normal", "dense")
@@ -100,13 +102,12 @@ def _describe(c) -> str:
 @click.option("--allow-motion", is_flag=True, help="Estimate even when the camera moves (results blur).")
 @click.option("--max-shift", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Largest camera shift (px) counted as static.")
 @click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Inputs processed in parallel (batch review modes).")
-@click.option("--format", "image_format", type=click.Choice(["png", "jpg"]), default="png", show_default=True)
-@click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True)
-@click.option("--test-scenes", default="", help="Comma-separated scenes for the test split (else a stable hash of the scene id).")
+@format_options("Rainy frames and clean images (masks: always PNG).")
+@split_options("scene")
 @click.option("--example", is_flag=True, help="Run on the bundled example clip (see `rainset demo`).")
 def build_gt(inputs, out, density, n_frames, max_frames, start, windows, every, crop, select, method, device,
              mask_threshold, write, review, decisions, auto_threshold, open_viewer, allow_motion, max_shift,
-             workers, image_format, jpeg_quality, test_scenes, example):
+             workers, image_format, jpeg_quality, test_scenes, test_fraction, example):
     """Build clean ground truth from rain videos shot by a static camera (SPANet, CVPR 2019).
 
     Each INPUT (video file or frame folder) is one scene. Per window the clean image is each
@@ -144,11 +145,12 @@ def build_gt(inputs, out, density, n_frames, max_frames, start, windows, every, 
         auto_threshold=AUTO_THRESHOLD if auto_threshold is None else auto_threshold,
         open_viewer=open_viewer, device=device, workers=workers, image_format=image_format,
         jpeg_quality=jpeg_quality, test_scenes=tuple(s for s in test_scenes.split(",") if s),
+        test_fraction=test_fraction,
     )
 
 
 def run_build(inputs, out, opts, *, review, decisions=None, auto_threshold=0.5, open_viewer=False,
-              device="cpu", workers=1, image_format="png", jpeg_quality=95, test_scenes=(),
+              device="cpu", workers=1, image_format="png", jpeg_quality=95, test_scenes=(), test_fraction=0.2,
               source_note=""):
     """Run build-gt over several inputs and print a summary; returns the summary rows."""
     from rainset.buildgt import scene_ids
@@ -166,7 +168,7 @@ def run_build(inputs, out, opts, *, review, decisions=None, auto_threshold=0.5, 
     rows: list[dict] = []
     failures: list[str] = []
     with DatasetWriter(
-        out, kind="clean" if opts.write == "clean" else "paired", params=params, split_rule=SplitRule(test_scenes=test_scenes),
+        out, kind="clean" if opts.write == "clean" else "paired", params=params, split_rule=SplitRule(test_scenes=test_scenes, test_fraction=test_fraction),
         image_format=image_format, jpeg_quality=jpeg_quality, tool="rainset build-gt",
     ) as writer:
         if workers > 1 and len(inputs) > 1:

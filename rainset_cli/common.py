@@ -98,3 +98,32 @@ def prompt_reviewer(describe, *, open_viewer: bool, more: str, reject: str, at_l
                 err_console.print(f"Unknown answer {answer!r}.")
 
     return review
+
+
+def format_options(help_text: str, *, jpeg_quality: bool = True):
+    """``--format png|jpg`` (and ``--jpeg-quality``) for commands that write a dataset."""
+
+    def decorate(f):
+        if jpeg_quality:
+            f = click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True)(f)
+        return click.option(
+            "--format", "image_format", type=click.Choice(["png", "jpg"]), default="png",
+            show_default=True, help=help_text,
+        )(f)
+
+    return decorate
+
+
+def split_options(noun: str):
+    """``--test-scenes`` and ``--test-fraction``: the scene split of a written dataset."""
+
+    def decorate(f):
+        f = click.option(
+            "--test-fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+            help=f"Without --test-scenes: share of {noun}s (by a stable hash of the id) in the test split.",
+        )(f)
+        return click.option(
+            "--test-scenes", default="", help=f"Comma-separated {noun}s for the test split."
+        )(f)
+
+    return decorate

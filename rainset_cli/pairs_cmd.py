@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rainset_cli.common import console, progress, say
+from rainset_cli.common import console, format_options, progress, say, split_options
 
 # Defaults as literals so that `rainset --help` does not import OpenCV and PyAV; they equal
 # rainset.timelapse.StaticConfig's and rainset.pairs.PairsOptions' (tests/test_pairs_cli.py
@@ -103,27 +103,8 @@ DEFAULTS = {
     show_default=True,
     help="Longest side of the downscaled analysis image (pixels).",
 )
-@click.option(
-    "--format",
-    "image_format",
-    type=click.Choice(["png", "jpg"]),
-    default="png",
-    show_default=True,
-    help="Frame image format.",
-)
-@click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True)
-@click.option(
-    "--test-scenes",
-    default="",
-    help="Comma-separated scene ids for the test split (else a stable hash of the id).",
-)
-@click.option(
-    "--test-fraction",
-    type=click.FloatRange(0, 1),
-    default=0.2,
-    show_default=True,
-    help="Share of scenes in the test split when --test-scenes is not given.",
-)
+@format_options("Frame image format.")
+@split_options("scene id")
 @click.option("--note", default="", help="Licence / provenance note recorded with each source.")
 def pairs(input_path: Path, out: Path, n_frames: int, pairs_per_segment: int | None, seed: int,
           select: str, pseudo_gt: bool, no_masks: bool, max_shift: float, max_cut: float,

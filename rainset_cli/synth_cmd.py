@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from rainset_cli.common import make_reviewer, progress, prompt_reviewer, review_mode, say
+from rainset_cli.common import (
+    format_options,
+    make_reviewer,
+    progress,
+    prompt_reviewer,
+    review_mode,
+    say,
+    split_options,
+)
 
 
 def _floats(value: str, option: str) -> tuple[float, ...]:
@@ -131,23 +139,8 @@ def _describe(c) -> str:
     show_default=True,
     help="Processes; the output does not depend on it.",
 )
-@click.option(
-    "--format",
-    "image_format",
-    type=click.Choice(["png", "jpg"]),
-    default="png",
-    show_default=True,
-    help="Rainy, clean and tier images (masks, maps: always PNG).",
-)
-@click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True)
-@click.option("--test-scenes", default="", help="Comma-separated photo paths for the test split.")
-@click.option(
-    "--test-fraction",
-    type=click.FloatRange(0, 1),
-    default=0.2,
-    show_default=True,
-    help="Without --test-scenes: share of photos (by stable hash) in the test split.",
-)
+@format_options("Rainy, clean and tier images (masks, maps: always PNG).")
+@split_options("photo path")
 @click.option(
     "--preview",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),

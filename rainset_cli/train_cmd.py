@@ -11,7 +11,15 @@ from pathlib import Path
 
 import click
 
-from rainset_cli.common import console, err_console, progress, quiet, say
+from rainset_cli.common import (
+    console,
+    err_console,
+    format_options,
+    progress,
+    quiet,
+    say,
+    split_options,
+)
 
 
 def _bar(iterable, *, total: int, desc: str, initial: int = 0):
@@ -381,22 +389,8 @@ def import_group():
     default=None,
     help="Scenes are consecutive chunks of this many frames (one sequence).",
 )
-@click.option("--test-scenes", default="", help="Comma-separated scenes for the test split.")
-@click.option(
-    "--test-fraction",
-    type=float,
-    default=0.2,
-    show_default=True,
-    help="Without --test-scenes: share of scenes (by stable hash) held out for test.",
-)
-@click.option(
-    "--format",
-    "image_format",
-    type=click.Choice(["png", "jpg"]),
-    default="png",
-    show_default=True,
-    help="Image format written.",
-)
+@split_options("scene")
+@format_options("Image format written.", jpeg_quality=False)
 @click.option(
     "--note",
     default="imported paired folders",
@@ -426,8 +420,6 @@ def import_paired_cmd(
         raise click.BadParameter("give --scene or --scene-every, not both", param_hint="--scene")
     if scene_every is not None and scene_every < 1:
         raise click.BadParameter("must be >= 1", param_hint="--scene-every")
-    if not 0.0 <= test_fraction <= 1.0:
-        raise click.BadParameter("must be in [0, 1]", param_hint="--test-fraction")
     try:
         plans = plan_paired(rain_dir, clean_dir, key=key, scene=scene, scene_every=scene_every)
     except ValueError as exc:
