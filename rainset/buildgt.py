@@ -25,7 +25,14 @@ from rainset.errors import InputError, RainsetError, ReviewFileError
 from rainset.groundtruth import FrameStack, estimate_clean, warm_up
 from rainset.image import MASK_THRESHOLD, rain_mask, write_image
 from rainset.motion import MAX_DRIFT, MAX_SHIFT_PX, MotionMeter
-from rainset.review import Candidate, Decision, ReviewLog, preview_sheet, split_half_score
+from rainset.review import (
+    Candidate,
+    Decision,
+    ReviewLog,
+    decision_key,
+    preview_sheet,
+    split_half_score,
+)
 from rainset.video import iter_frames, probe
 
 log = logging.getLogger(__name__)
@@ -333,14 +340,13 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
                     f"window {win.name}: the light changes by {100 * rep.drift:.0f} % across the "
                     "window (the method assumes constant light); flagged in the preview and manifest",
                 )
-        key_n = n
         can_grow = n < win.capacity
         limit = (
             "" if can_grow
             else (f"the cap of {opts.max_frames} frames" if win.capacity == opts.max_frames
                   else f"the end of the input or the next window at {win.capacity} frames")
         )
-        known = review_log.get(_key(scene, win, key_n))
+        known = review_log.get(decision_key(scene, win.index, n))
         if known is not None and known.action == "more" and can_grow:
             n = min(n + opts.step, win.capacity)
             continue
@@ -392,12 +398,6 @@ def _already_done(writer, scene: str, win: Window, n: int, known: Decision, opts
         return False
     last = f"{scene}/{win.name}" if opts.write == "clean" else f"{scene}/{win.name}/f{win.start + n - 1:06d}"
     return writer.has(last)
-
-
-def _key(scene: str, win: Window, n: int) -> str:
-    from rainset.review import decision_key
-
-    return decision_key(scene, win.index, n)
 
 
 def _write_window(source, scene, win, stack, result, score, drift, decision, writer, opts, pool, pending, preview_rel):
@@ -528,7 +528,7 @@ def build_parallel(jobs, writer, review_log, reviewer, opts, *, device="cpu", wo
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    known = {r for r in getattr(writer, "ids", lambda: ())()} if hasattr(writer, "ids") else set()
+    known = writer.ids()
     args = [
         (str(src), scene, str(writer.root), writer.image_ext, getattr(writer, "jpeg_quality", 95),
          known, review_log.decisions, reviewer, opts, device, source_note)

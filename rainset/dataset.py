@@ -530,6 +530,10 @@ class DatasetWriter:
 
     # -- writing
 
+    def ids(self) -> frozenset[str]:
+        """Ids of every record written so far (including those found on reopening)."""
+        return frozenset(self._ids)
+
     def has(self, sample_id: str) -> bool:
         """True when a record with this id is already in the manifest."""
         return sample_id in self._ids

@@ -10,32 +10,33 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from rainset.errors import InputError
 
-#: Photos in scikit-image's package data that are colour photographs (all CC0 per its README).
-EXAMPLE_PHOTOS = ("coffee", "astronaut", "chelsea", "rocket", "motorcycle_left")
+
+def _bundled(name: str):
+    from rainset.synth import bundled_photos
+
+    photos = {p.stem.rsplit("/", 1)[-1]: p for p in bundled_photos()}
+    if name not in photos:
+        raise ValueError(f"photo must be one of {', '.join(sorted(photos))}, got {name!r}")
+    return photos[name]
 
 
 def example_photo(name: str = "coffee", *, max_side: int = 640) -> np.ndarray:
-    """A colour photo from scikit-image's bundled data, resized to even dimensions.
+    """A colour photo from scikit-image's bundled data (the photos ``rainset synth`` uses by
+    default), shrunk so its longer side is at most ``max_side`` and cropped to even dimensions.
 
     Returns
     -------
     photo : (H, W, 3) uint8 ndarray, H and W even (H.264 4:2:0 needs them even)
     """
-    import skimage.data
+    from rainset.synth import load_photo
 
-    if name not in EXAMPLE_PHOTOS:
-        raise ValueError(f"photo must be one of {', '.join(EXAMPLE_PHOTOS)}, got {name!r}")
-    img = skimage.data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(skimage.data, name)()
-    img = np.ascontiguousarray(img[..., :3]).astype(np.uint8)
+    img = load_photo(_bundled(name).path, max_size=max_side)
     h, w = img.shape[:2]
-    s = min(1.0, max_side / max(h, w))
-    nh, nw = int(h * s) // 2 * 2, int(w * s) // 2 * 2
-    return cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA) if (nh, nw) != (h, w) else img
+    return np.ascontiguousarray(img[: h // 2 * 2, : w // 2 * 2])
 
 
 def rainy_frames(
@@ -56,8 +57,9 @@ def rainy_frames(
 
 def make_example_clip(
     path: str | os.PathLike, *, n_frames: int = 60, photo: str = "coffee", fps: float = 25, seed: int = 0
-) -> tuple[Path, np.ndarray]:
-    """Write the example clip (H.264 mp4, crf 18) and return its path and the clean photo."""
+) -> tuple[Path, np.ndarray, str]:
+    """Write the example clip (H.264 mp4, crf 18); return its path, the clean photo and the
+    photo's licence note."""
     from rainset.video import write_video
 
     path = Path(path)
@@ -66,4 +68,4 @@ def make_example_clip(
         write_video(path, rainy_frames(clean, n_frames, rng=seed), fps=fps, crf=18)
     except OSError as exc:
         raise InputError(f"{path}: cannot write the example clip ({exc}).") from None
-    return path, clean
+    return path, clean, _bundled(photo).note

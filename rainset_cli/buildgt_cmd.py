@@ -249,11 +249,14 @@ def demo(out: Path, n_frames: int, photo: str) -> None:
     from rainset.image import read_image
     from rainset.metrics import psnr
 
-    clip, clean = make_example_clip(out / "example.mp4", n_frames=n_frames, photo=photo)
+    try:
+        clip, clean, note = make_example_clip(out / "example.mp4", n_frames=n_frames, photo=photo)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--photo") from None
     say(f"example clip: {clip} ({n_frames} frames, H.264)")
     opts = BuildOptions(density="sparse", frames=n_frames, max_frames=n_frames)
     dataset = out / "dataset"
-    run_build([clip], dataset, opts, review="accept", source_note=f"rainset demo: scikit-image '{photo}' (CC0) + synthetic rain")
+    run_build([clip], dataset, opts, review="accept", source_note=f"rainset demo: {note}, with synthetic rain")
     result = read_image(next((dataset / "clean").rglob("*.png")))
     one = read_image(next((dataset / "rain").rglob("*.png")))
     console.print(

@@ -249,3 +249,15 @@ def test_rerun_of_a_finished_build_rewrites_nothing(static_clip, tmp_path):
     assert r.exit_code == 0, r.output
     assert [p.stat().st_mtime_ns for p in files] == stamps
     assert check(out) == []
+
+
+def test_rerun_with_workers_rewrites_nothing(static_clip, tmp_path):
+    c1, _ = static_clip(n=25, name="one.mp4", seed=1)
+    c2, _ = static_clip(n=25, name="two.mp4", seed=2)
+    out = tmp_path / "out"
+    args = ["build-gt", str(c1), str(c2), "--density", "sparse", "--review", "accept", "--workers", "2", "-o", str(out)]
+    assert run(args).exit_code == 0
+    files = sorted(out.rglob("*.png"))
+    stamps = [p.stat().st_mtime_ns for p in files]
+    assert run(args).exit_code == 0
+    assert [p.stat().st_mtime_ns for p in files] == stamps and check(out) == []
