@@ -15,6 +15,19 @@ GPU back-ends import it on request.
 
 __version__ = "0.1.0"
 
-from rainset.errors import FormatError, InputError, RainsetError, ReviewFileError  # noqa: E402
+from rainset.errors import (  # noqa: E402
+    FormatError,
+    InputError,
+    ParameterError,
+    RainsetError,
+    ReviewFileError,
+)
 
-__all__ = ["__version__", "RainsetError", "InputError", "FormatError", "ReviewFileError"]
+__all__ = [
+    "__version__",
+    "RainsetError",
+    "InputError",
+    "FormatError",
+    "ReviewFileError",
+    "ParameterError",
+]

@@ -22,3 +22,20 @@ class FormatError(RainsetError):
 
 class ReviewFileError(RainsetError):
     """A review decisions file is malformed or disagrees with the run."""
+
+
+class ParameterError(ValueError):
+    """A library argument has a value the function cannot use.
+
+    ``param`` names the parameter as the library spells it (``"max_shift"``); the command line
+    maps it to its option (``--max-shift``) and prints one line. Subclassing ``ValueError`` keeps
+    the usual Python contract for wrong arguments.
+    """
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.param}: {self.message}"

@@ -16,6 +16,21 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+class RecordingGroup(click.Group):
+    """A click group that remembers the innermost command it resolved.
+
+    The top-level error handler uses it to name the flag behind a library ``ParameterError``.
+    Nested groups (``rainset import``) use this class too.
+    """
+
+    def resolve_command(self, ctx: click.Context, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        root = ctx.find_root()
+        if isinstance(root.obj, dict):
+            root.obj["leaf_command"] = command
+        return name, command, rest
+
+
 def quiet() -> bool:
     """True when the user passed ``-q/--quiet`` to the top-level command."""
     ctx = click.get_current_context(silent=True)

@@ -12,10 +12,28 @@ import sys
 import click
 
 import rainset
-from rainset.errors import RainsetError
+from rainset.errors import ParameterError, RainsetError
+from rainset_cli.common import RecordingGroup
 
 
-class _Group(click.Group):
+def flag_for(command: click.Command | None, param: str) -> str:
+    """The command-line spelling of a library parameter: the option whose name is ``param``.
+
+    A command may map library names to its own in a ``library_params`` dict attribute (e.g.
+    ``{"threshold": "auto_threshold"}``); otherwise ``max_shift`` becomes ``--max-shift``.
+    """
+    if command is not None:
+        param = getattr(command, "library_params", {}).get(param, param)
+        for p in command.params:
+            if p.name == param:
+                if isinstance(p, click.Option):
+                    longs = [o for o in p.opts if o.startswith("--")]
+                    return (longs or p.opts)[0]
+                return p.human_readable_name
+    return "--" + param.replace("_", "-")
+
+
+class _Group(RecordingGroup):
     """A click group that turns library errors into one-line messages."""
 
     def invoke(self, ctx: click.Context):
@@ -26,6 +44,12 @@ class _Group(click.Group):
                 raise
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
+        except ParameterError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            command = (ctx.obj or {}).get("leaf_command")
+            click.echo(f"Error: Invalid value for '{flag_for(command, exc.param)}': {exc.message}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("Interrupted; rerun the same command to resume.", err=True)
             sys.exit(130)

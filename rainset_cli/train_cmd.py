@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from rainset_cli.common import (
+    RecordingGroup,
     console,
     err_console,
     format_options,
@@ -359,7 +360,7 @@ def _as_uint8(img):
     return img
 
 
-@click.group("import")
+@click.group("import", cls=RecordingGroup)
 def import_group():
     """Bring existing datasets into the rainset format."""
 
