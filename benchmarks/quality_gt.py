@@ -1,34 +1,120 @@
-"""build-gt quality on composites whose clean image is known exactly.
+"""build-gt quality against the background as the camera and codec deliver it.
 
-Each composite: a clean scikit-image photo (CC0) as the static background, rainset's rain layer
-drawn afresh every frame at a density, Gaussian sensor noise sigma 2 levels, then H.264 (crf 18)
-encoding and decoding, as a real camera clip would be. Each method's clean image is scored
-against the true photo (PSNR and SSIM on RGB, data range 255, rainset.metrics conventions).
+The yardstick (issue 16). For each of three scikit-image photos (CC0):
 
-Methods: SPA estimator (luma vote; rgb vote), robust rain-rejecting mean, temporal median,
-temporal mean, OpenCV MOG2 background model. Also the residual-rain score of --review auto
-(split-half disagreement) and how well it ranks the composites by the true error (Spearman).
+- the *clean clip*: the photo as a static scene, 200 frames, each with its own Gaussian sensor
+  noise (sigma 2 levels, seeds fixed per frame);
+- the *rainy clip*: the same photo, 200 frames with a fresh rain layer each (rainset's renderer,
+  angle 10 deg, radius 0.6) at one of four densities, then sensor noise (other fixed seeds):
+  synth's ``light`` / ``medium`` / ``heavy`` coverage classes and ``torrential``, heavy rain with
+  its streak counts raised so that rain covers a pixel in 30 %+ of the frames;
+- both clips go through the same codec: none, or libx264 at crf 18 or crf 28
+  (:func:`rainset.video.write_video`: yuv420p, the encoder's default GOP), and are decoded;
+- the truth is the mean (float) of the clean clip's 200 decoded frames: what a perfect
+  rain remover could recover from this camera and codec (its own noise is sigma 2 / sqrt(200)).
 
-Usage: python benchmarks/quality_gt.py [--frames 20,50,100] [--size 480] [--markdown]
+Every method sees the first N frames (N = 20, 50, 100) of the decoded rainy clip and is scored
+against the truth: PSNR dB / SSIM on RGB, data range 255 (rainset.metrics). Methods: SPA (luma
+vote, rgb vote), ``robust``, ``anchored`` (issue 16's estimator), temporal median and mean,
+OpenCV MOG2, and the reference row RPCA (low-rank + sparse by inexact ALM, the approach of
+LHP-Rain, ICCV 2023) on 1/4-scale frames, next to SPA and anchored on the same 1/4-scale frames
+against the 1/4-scale truth.
+
+Also the residual-rain scores and how well they rank candidates by the true error (mean
+absolute error of the method's estimate against the truth): Spearman within each photo and over
+the whole grid, per codec; and the calibration of ``--review auto`` (predicted error).
+
+Usage:
+    python benchmarks/quality_gt.py [--size 480] [--frames 20,50,100] [--codecs none,18,28]
+        [--densities light,medium,heavy,torrential] [--photos coffee,astronaut,chelsea]
+        [--no-rpca] [--out table.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from rainset.demo import example_photo, rainy_frames
+from rainset.demo import example_photo
 from rainset.groundtruth import estimate_clean
 from rainset.metrics import psnr, ssim
-from rainset.review import split_half_score
 from rainset.video import read_frames, write_video
 
 PHOTOS = ("coffee", "astronaut", "chelsea")
-DENSITIES = ("light", "medium", "heavy")
+DENSITIES = ("light", "medium", "heavy", "torrential")
+CLIP_FRAMES = 200
+NOISE_SIGMA = 2.0
+#: Streak counts of ``heavy`` times this give ``torrential`` (rain on a pixel in 30 %+ of frames).
+TORRENTIAL_FACTOR = 1.8
+
+
+# --- the clips --------------------------------------------------------------------------------
+
+
+def _noise(frame: np.ndarray, seed: int) -> np.ndarray:
+    g = np.random.default_rng(seed)
+    noisy = frame.astype(np.float32) + g.normal(0, NOISE_SIGMA, frame.shape).astype(np.float32)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+def clean_clip(photo: np.ndarray, n: int = CLIP_FRAMES) -> np.ndarray:
+    """(n, H, W, 3) uint8: the static photo with per-frame sensor noise (seeds 10000 + k)."""
+    return np.stack([_noise(photo, 10000 + k) for k in range(n)])
+
+
+def rainy_clip(photo: np.ndarray, density: str, n: int = CLIP_FRAMES, seed: int = 7):
+    """(n, H, W, 3) uint8 rainy clip and (n, H, W) bool rain masks (rain adds >= 13 levels)."""
+    from rainset.streaks import rain_layer, sample_params
+    from rainset.synth import composite
+
+    g = np.random.default_rng(seed)
+    frames, masks = [], []
+    for k in range(n):
+        p = sample_params(photo.shape, rng=g, angle=10.0, radius=0.6,
+                          density="heavy" if density == "torrential" else density)
+        if density == "torrential":
+            p = dataclasses.replace(p, layers=tuple(
+                dataclasses.replace(lay, per_mpx=lay.per_mpx * TORRENTIAL_FACTOR) for lay in p.layers))
+        rainy = composite(photo, rain_layer(photo.shape, p), blend=p.blend)
+        masks.append((rainy.astype(np.int16) - photo).max(axis=2) >= 13)
+        frames.append(_noise(rainy, 20000 + 1000 * seed + k))
+    return np.stack(frames), np.stack(masks)
+
+
+def through_codec(frames: np.ndarray, codec: str, tmp: Path, name: str) -> np.ndarray:
+    """The frames after the codec: ``none`` (as they are) or a libx264 crf (``18``, ``28``)."""
+    if codec == "none":
+        return frames
+    path = tmp / f"{name}_crf{codec}.mp4"
+    write_video(path, iter(frames), fps=25, crf=int(codec), codec="libx264")
+    out = read_frames(path)
+    path.unlink()
+    return out
+
+
+def composites(photos, densities, codecs, size, tmp: Path, n_clip: int = CLIP_FRAMES):
+    """Yield (photo, density, codec, decoded rainy clip, truth (H, W, 3) float64, rain share)."""
+    for name in photos:
+        photo = example_photo(name, max_side=size)
+        clean = clean_clip(photo, n_clip)
+        truths = {c: through_codec(clean, c, tmp, f"{name}_clean").mean(axis=0) for c in codecs}
+        del clean
+        for d in densities:
+            rainy, masks = rainy_clip(photo, d, n_clip)
+            share = float(masks.mean())
+            for c in codecs:
+                yield name, d, c, through_codec(rainy, c, tmp, f"{name}_{d}"), truths[c], share
+
+
+# --- methods ----------------------------------------------------------------------------------
 
 
 def mog2(stack: np.ndarray) -> np.ndarray:
@@ -42,86 +128,166 @@ METHODS = {
     "SPA (luma)": lambda s: estimate_clean(s, select="luma").image,
     "SPA (rgb)": lambda s: estimate_clean(s, select="rgb").image,
     "robust": lambda s: estimate_clean(s, method="robust").image,
+    "anchored": lambda s: estimate_clean(s, method="anchored").image,
     "temporal median": lambda s: np.floor(np.median(s, axis=0)).astype(np.uint8),
     "temporal mean": lambda s: np.rint(s.mean(axis=0)).astype(np.uint8),
     "MOG2": mog2,
 }
+#: Methods also run at 1/4 scale beside the RPCA reference.
+SMALL_METHODS = ("SPA (luma)", "anchored")
+SCALE = 4
+
+
+def downscale(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    return cv2.resize(img, (w // SCALE, h // SCALE), interpolation=cv2.INTER_AREA)
+
+
+def rpca_background(stack: np.ndarray) -> np.ndarray:
+    """RPCA reference: the low-rank part's mean frame (rainset._rpca), float64."""
+    from rainset._rpca import rpca_background as bg
+
+    return bg(stack)
+
+
+# --- scores -----------------------------------------------------------------------------------
 
 
 def spearman(a, b) -> float:
-    ra = np.argsort(np.argsort(a))
-    rb = np.argsort(np.argsort(b))
+    ra = np.argsort(np.argsort(a, kind="stable"), kind="stable")
+    rb = np.argsort(np.argsort(b, kind="stable"), kind="stable")
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def mae(img: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.abs(img.astype(np.float64) - truth).mean())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=480, help="longer side of the photos (px)")
     ap.add_argument("--frames", default="20,50,100")
-    ap.add_argument("--size", type=int, default=480)
-    ap.add_argument("--no-codec", action="store_true", help="skip H.264: frames straight from the renderer")
+    ap.add_argument("--codecs", default="none,18,28")
+    ap.add_argument("--densities", default=",".join(DENSITIES))
+    ap.add_argument("--photos", default=",".join(PHOTOS))
+    ap.add_argument("--clip-frames", type=int, default=CLIP_FRAMES)
+    ap.add_argument("--no-rpca", action="store_true")
+    ap.add_argument("--no-score", action="store_true")
+    ap.add_argument("--out", type=Path, help="also write the tables (markdown) here")
     args = ap.parse_args()
     counts = [int(x) for x in args.frames.split(",")]
-    rows = []  # (density, n, method, psnr, ssim)
-    scores, errors, groups = [], [], []
+    codecs = args.codecs.split(",")
+    densities = args.densities.split(",")
+    photos = args.photos.split(",")
+    from rainset.review import predicted_error, split_half_score
+
+    rows = []  # dict per (photo, density, codec, n, method)
+    cand = []  # dict per (photo, density, codec, n, method): score and true error
+    shares = {}
+    t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        for photo in PHOTOS:
-            clean = example_photo(photo, max_side=args.size)
-            # The background as this camera and codec deliver it: the mean of a rain-free clip
-            # with the same noise and encoding. The residual-rain score is judged against it,
-            # so codec loss (which no estimator can undo) does not mask the rain residual.
-            dry = Path(tmp) / f"{photo}_dry.mp4"
-            noise_only = (np.clip(np.rint(clean + np.random.default_rng(k).normal(0, 2.0, clean.shape)), 0, 255).astype(np.uint8)
-                          for k in range(max(counts)))
-            if args.no_codec:
-                codec_ref = clean.astype(np.float64)
-            else:
-                write_video(dry, noise_only, fps=25, crf=18)
-                codec_ref = read_frames(dry).mean(axis=0)
-            for d in DENSITIES:
-                clip = Path(tmp) / f"{photo}_{d}.mp4"
-                frames = rainy_frames(clean, max(counts), noise_sigma=2.0, rng=7, density=d)
-                if args.no_codec:
-                    full = np.stack(list(frames))
-                else:
-                    write_video(clip, frames, fps=25, crf=18)
-                    full = read_frames(clip)
+        for photo, d, c, full, truth, share in composites(
+            photos, densities, codecs, args.size, Path(tmp), args.clip_frames
+        ):
+            shares.setdefault(d, []).append(share)
+            small_truth = downscale(truth) if not args.no_rpca else None
+            for n in counts:
+                stack = full[:n]
+                for name, fn in METHODS.items():
+                    img = fn(stack)
+                    rows.append(dict(photo=photo, d=d, c=c, n=n, m=name, psnr=psnr(img, truth, data_range=255),
+                                     ssim=ssim(img, truth, data_range=255)))
+                    if name in ("SPA (luma)", "anchored", "robust") and not args.no_score:
+                        method = {"SPA (luma)": "spa"}.get(name, name)
+                        s = split_half_score(stack, lambda x, m=method: estimate_clean(x, method=m).image)
+                        cand.append(dict(photo=photo, d=d, c=c, n=n, m=name, score=s, err=mae(img, truth)))
+                if not args.no_rpca:
+                    small = np.stack([downscale(f) for f in stack])
+                    imgs = {"RPCA": rpca_background(small)}
+                    for name in SMALL_METHODS:
+                        imgs[name] = METHODS[name](small)
+                    for name, img in imgs.items():
+                        rows.append(dict(photo=photo, d=d, c=c, n=n, m=f"{name} 1/4",
+                                         psnr=psnr(img, small_truth, data_range=255),
+                                         ssim=ssim(img, small_truth, data_range=255)))
+            print(f"{photo} {d} codec {c}: done ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    lines = report(rows, cand, shares, counts, codecs, densities, photos, predicted_error)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+def report(rows, cand, shares, counts, codecs, densities, photos, predicted_error):
+    out = []
+    names = list(dict.fromkeys(r["m"] for r in rows))
+    big = [m for m in names if not m.endswith("1/4")]
+    small = [m for m in names if m.endswith("1/4")]
+    out.append("Rain share (fraction of (pixel, frame) samples the rain changes by >= 13 levels): "
+               + ", ".join(f"{d} {np.mean(shares[d]):.3f}" for d in densities))
+    for c in codecs:
+        label = "no codec" if c == "none" else f"H.264 (libx264) crf {c}"
+        for cols, what in ((big, "full size"), (small, "1/4 scale, RPCA reference")):
+            if not cols:
+                continue
+            out.append(f"\n**{label}**, {what}: mean over {', '.join(photos)}; PSNR dB / SSIM against the "
+                       "mean of the clean clip's decoded frames\n")
+            out.append("| density | N | " + " | ".join(cols) + " |")
+            out.append("|" + "---|" * (2 + len(cols)))
+            for d in densities:
                 for n in counts:
-                    stack = full[:n]
-                    for name, fn in METHODS.items():
-                        img = fn(stack)
-                        rows.append((d, n, name, psnr(img, clean), ssim(img, clean)))
-                    spa = estimate_clean(stack).image
-                    scores.append(split_half_score(stack, lambda s: estimate_clean(s).image))
-                    errors.append(float(np.abs(spa - codec_ref).mean()))
-                    groups.append(photo)
-                print(f"{photo} {d}: done", flush=True)
-    codec = "no codec" if args.no_codec else "H.264 crf 18"
-    print(f"\nMean over photos ({', '.join(PHOTOS)}), noise sigma 2, {codec}; PSNR dB / SSIM, RGB, data range 255\n")
-    header = "| density | N | " + " | ".join(METHODS) + " |"
-    print(header)
-    print("|" + "---|" * (2 + len(METHODS)))
-    for d in DENSITIES:
-        for n in counts:
-            cells = []
-            for name in METHODS:
-                sel = [(p, s) for dd, nn, m, p, s in rows if dd == d and nn == n and m == name]
-                cells.append(f"{np.mean([p for p, _ in sel]):.2f} / {np.mean([s for _, s in sel]):.4f}")
-            print(f"| {d} | {n} | " + " | ".join(cells) + " |")
-    print("\nAll composites, mean PSNR per method:")
-    for name in METHODS:
-        print(f"  {name:16s} {np.mean([p for _, _, m, p, _ in rows if m == name]):.2f} dB")
-    per_photo = {
-        p: spearman([s for s, g in zip(scores, groups) if g == p], [e for e, g in zip(errors, groups) if g == p])
-        for p in PHOTOS
-    }
-    print(
-        f"\nresidual-rain score vs true error (mean absolute error of the SPA image against the "
-        f"rain-free clip's mean, levels): Spearman over all {len(scores)} composites "
-        f"{spearman(scores, errors):.3f}; within each photo (3 densities x {len(counts)} N): "
-        + ", ".join(f"{p} {r:.3f}" for p, r in per_photo.items())
-    )
-    for s, e in sorted(zip(scores, errors)):
-        print(f"  score {s:6.3f}   true error {e:6.3f}")
+                    cells = []
+                    for m in cols:
+                        sel = [r for r in rows if r["c"] == c and r["d"] == d and r["n"] == n and r["m"] == m]
+                        cells.append(f"{np.mean([r['psnr'] for r in sel]):.2f} / {np.mean([r['ssim'] for r in sel]):.4f}")
+                    out.append(f"| {d} | {n} | " + " | ".join(cells) + " |")
+    # anchored against the best other method on every composite
+    out.append("\nanchored on every composite (photo x density x N x codec): margin to the best other "
+               "full-size method, and gain over SPA (luma), dB")
+    worst, gains = [], {}
+    for c in codecs:
+        for d in densities:
+            for n in counts:
+                for p in photos:
+                    sel = {r["m"]: r["psnr"] for r in rows if (r["c"], r["d"], r["n"], r["photo"]) == (c, d, n, p)}
+                    if "anchored" not in sel:
+                        continue
+                    best = max(v for m, v in sel.items() if m in big and m != "anchored")
+                    worst.append((sel["anchored"] - best, p, d, n, c))
+                    gains.setdefault((c, d, n), []).append(sel["anchored"] - sel["SPA (luma)"])
+    worst.sort()
+    out.append(f"  worst margin {worst[0][0]:+.2f} dB ({worst[0][1]} {worst[0][2]} N={worst[0][3]} codec {worst[0][4]}); "
+               f"composites within 0.2 dB of the best or better: {sum(w[0] >= -0.2 for w in worst)} / {len(worst)}")
+    for w in worst[:8]:
+        out.append(f"    {w[0]:+.2f} dB  {w[1]} {w[2]} N={w[3]} codec {w[4]}")
+    out.append("  gain over SPA (luma), mean over photos (min):")
+    for (c, d, n), g in gains.items():
+        out.append(f"    codec {c:4s} {d:10s} N={n:3d}  {np.mean(g):+.2f} ({min(g):+.2f})")
+    if cand:
+        out.append("\nResidual-rain score vs true error (MAE of the method's estimate against the truth), Spearman")
+        out.append("| codec | method | overall | " + " | ".join(photos) + " |")
+        out.append("|" + "---|" * (3 + len(photos)))
+        for c in codecs:
+            for m in dict.fromkeys(x["m"] for x in cand):
+                sel = [x for x in cand if x["c"] == c and x["m"] == m]
+                per = [spearman([x["score"] for x in sel if x["photo"] == p], [x["err"] for x in sel if x["photo"] == p])
+                       for p in photos]
+                out.append(f"| {c} | {m} | {spearman([x['score'] for x in sel], [x['err'] for x in sel]):.3f} | "
+                           + " | ".join(f"{v:.3f}" for v in per) + " |")
+        out.append("\nPredicted error (review.predicted_error) against the true error, all candidates:")
+        pred = np.array([predicted_error(x["score"]) for x in cand])
+        err = np.array([x["err"] for x in cand])
+        ratio = err / pred
+        out.append(f"  true / predicted: median {np.median(ratio):.2f}, 10-90 % {np.percentile(ratio, 10):.2f}-"
+                   f"{np.percentile(ratio, 90):.2f}; candidates with predicted <= 1: {int((pred <= 1).sum())} of "
+                   f"{len(pred)}, of which true error > 1: {int(((pred <= 1) & (err > 1)).sum())} "
+                   f"(max {err[pred <= 1].max() if (pred <= 1).any() else math.nan:.2f})")
+        out.append("\n| codec | method | photo | density | N | score | predicted | true error |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for x in cand:
+            out.append(f"| {x['c']} | {x['m']} | {x['photo']} | {x['d']} | {x['n']} | {x['score']:.3f} | "
+                       f"{predicted_error(x['score']):.3f} | {x['err']:.3f} |")
+    return out
 
 
 if __name__ == "__main__":

@@ -37,6 +37,15 @@ import numba
 import numpy as np
 from numba import njit
 
+from rainset._cache import numba_cache_location
+
+
+def _njit(fn):
+    """``@njit(nogil=True, cache=True)`` with the cache in the user's folder, not the package."""
+    with numba_cache_location():
+        return njit(nogil=True, cache=True)(fn)
+
+
 _F299 = np.float32(299.0)
 _F587 = np.float32(587.0)
 _F114 = np.float32(114.0)
@@ -77,7 +86,7 @@ def as_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(x), np.arange(t_n, dtype=np.int64)
 
 
-@njit(nogil=True, cache=True)
+@_njit
 def _luma_row(xrow, out, c):
     for j in range(c):
         n = _F299 * np.float32(xrow[3 * j]) + _F587 * np.float32(xrow[3 * j + 1])
@@ -85,7 +94,7 @@ def _luma_row(xrow, out, c):
         out[j] = np.uint8(np.int32(n * _FMILLI + _FHALF))
 
 
-@njit(nogil=True, cache=True)
+@_njit
 def luma_of(x):
     """(T, 3P) uint8 -> (T, P) uint8 full-range BT.601 luma, floored (for the exhaustive test)."""
     t_n, m = x.shape
@@ -99,13 +108,13 @@ def luma_of(x):
 # slower than these explicit ones, which LLVM turns into vector stores and copies.
 
 
-@njit(nogil=True, cache=True)
+@_njit
 def _fill(a, c, v):
     for j in range(c):
         a[j] = v
 
 
-@njit(nogil=True, cache=True)
+@_njit
 def _load_tile(x, rows, s, c0, ct, luma):
     for t in range(rows.shape[0]):
         if luma:
@@ -117,7 +126,7 @@ def _load_tile(x, rows, s, c0, ct, luma):
                 dst[j] = src[j]
 
 
-@njit(nogil=True, cache=True)
+@_njit
 def _mode_part(x, rows, luma, tile, sub, part, parts, fl, mode, diff):
     """Tiles part, part + parts, ...: mode indices, mode and the vote difference array."""
     t_n = rows.shape[0]
@@ -191,7 +200,7 @@ def mode_stats(x: np.ndarray, luma: bool):
     return fl, mode, np.cumsum(diff.sum(axis=0))[:101]
 
 
-@njit(nogil=True, cache=True)
+@_njit
 def _count_below(s, s0, c, thr, cnt, tot):
     """tot[j] = #{t : s[t, s0 + j] < thr[j]}; uint8 counters over <= 255 frames at a time."""
     t_n = s.shape[0]
@@ -206,7 +215,7 @@ def _count_below(s, s0, c, thr, cnt, tot):
             tot[j] += cnt[j]
 
 
-@njit(nogil=True, cache=True)
+@_njit
 def _count_between(s, s0, c, lo, hi, cnt, tot):
     """tot[j] = #{t : lo[j] <= s[t, s0 + j] <= hi[j]}."""
     t_n = s.shape[0]
@@ -222,7 +231,7 @@ def _count_between(s, s0, c, lo, hi, cnt, tot):
             tot[j] += cnt[j]
 
 
-@njit(nogil=True, cache=True)
+@_njit
 def _kth_pair(s, s0, c, k, need_next, a, b, thr, cnt, tot):
     """a[j] = s_k and b[j] = s_{k+1} (sorted order) of each element; b only if need_next."""
     t_n = s.shape[0]
@@ -253,7 +262,7 @@ def _kth_pair(s, s0, c, k, need_next, a, b, thr, cnt, tot):
         b[j] = a[j] if tot[j] >= k + 2 else b[j]
 
 
-@njit(nogil=True, cache=True)
+@_njit
 def _percentile_part(x, rows, k, r, tile, sub, part, parts, out):
     t_n = rows.shape[0]
     m = out.shape[0]
@@ -288,7 +297,7 @@ def percentile(x: np.ndarray, k: int, r: int) -> np.ndarray:
     return out
 
 
-@njit(nogil=True, cache=True)
+@_njit
 def _dev_kth(s, s0, c, k, med2, lo, hi, cnt, tot, ans):
     """ans[j] = k-th smallest of |2 x - med2[j]| (0..510), by 9 passes of range counts."""
     _fill(ans, c, 0)
@@ -311,7 +320,7 @@ def _dev_kth(s, s0, c, k, med2, lo, hi, cnt, tot, ans):
             ans[j] = ans[j] + step if tot[j] <= k else ans[j]
 
 
-@njit(nogil=True, cache=True)
+@_njit
 def _robust_part(x, rows, table, tile, sub, part, parts, out):
     t_n = rows.shape[0]
     m = out.shape[0]
@@ -367,4 +376,80 @@ def robust(x: np.ndarray, table: np.ndarray) -> np.ndarray:
     parts = n_threads()
     out = np.empty(x.shape[1], np.uint8)
     _run(lambda i: _robust_part(xc, rows, table, tile, tile, i, parts, out), parts)
+    return out
+
+
+@_njit
+def _lowdev_part(x, rows, anchor, tile, part, parts, hist):
+    """hist[d] += #{(t, j) : anchor[j] - x[t, j] = d >= 0} over this part's tiles."""
+    t_n = rows.shape[0]
+    m = anchor.shape[0]
+    s = np.empty((t_n, tile), np.uint8)
+    for ti in range(part, (m + tile - 1) // tile, parts):
+        c0 = ti * tile
+        ct = min(tile, m - c0)
+        _load_tile(x, rows, s, c0, ct, False)
+        for t in range(t_n):
+            row = s[t]
+            for j in range(ct):
+                d = np.int32(anchor[c0 + j]) - np.int32(row[j])
+                if d >= 0:
+                    hist[d] += 1
+
+
+def lowdev_hist(x: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+    """(256,) int64: how many samples lie d = 0..255 levels at or below their element's anchor."""
+    xc, rows = as_rows(x)
+    tile, _ = tiling(rows.shape[0])
+    parts = n_threads()
+    hist = np.zeros((parts, 256), np.int64)
+    _run(lambda i: _lowdev_part(xc, rows, anchor, tile, i, parts, hist[i]), parts)
+    return hist.sum(axis=0)
+
+
+@_njit
+def _anchored_part(x, rows, anchor, wl, wu, rain, max_rain, tile, part, parts, out):
+    t_n = rows.shape[0]
+    m = out.shape[0]
+    s = np.empty((t_n, tile), np.uint8)
+    lo = np.empty(tile, np.int32)
+    hi = np.empty(tile, np.int32)
+    rl = np.empty(tile, np.int32)
+    n = np.empty(tile, np.int32)
+    tot = np.empty(tile, np.int32)
+    r = np.empty(tile, np.int32)
+    for ti in range(part, (m + tile - 1) // tile, parts):
+        c0 = ti * tile
+        ct = min(tile, m - c0)
+        _load_tile(x, rows, s, c0, ct, False)
+        for j in range(ct):
+            a = np.int32(anchor[c0 + j])
+            lo[j] = a - wl
+            hi[j] = a + wu
+            rl[j] = a + rain
+        _fill(n, ct, 0)
+        _fill(tot, ct, 0)
+        _fill(r, ct, 0)
+        for t in range(t_n):
+            row = s[t]
+            for j in range(ct):
+                v = np.int32(row[j])
+                ok = (v >= lo[j]) & (v <= hi[j])
+                n[j] += ok
+                tot[j] += v if ok else 0
+                r[j] += v > rl[j]
+        for j in range(ct):
+            if r[j] > max_rain or n[j] == 0:
+                out[c0 + j] = anchor[c0 + j]
+            else:
+                out[c0 + j] = (2 * np.int64(tot[j]) + n[j]) // (2 * np.int64(n[j]))
+
+
+def anchored(x: np.ndarray, anchor: np.ndarray, wl: int, wu: int, rain: int, max_rain: int) -> np.ndarray:
+    """(M,) uint8 anchored trimmed mean per column of ``x (T, M)``; see groundtruth."""
+    xc, rows = as_rows(x)
+    tile, _ = tiling(rows.shape[0])
+    parts = n_threads()
+    out = np.empty(x.shape[1], np.uint8)
+    _run(lambda i: _anchored_part(xc, rows, anchor, wl, wu, rain, max_rain, tile, i, parts, out), parts)
     return out

@@ -93,3 +93,35 @@ def robust(x: np.ndarray, table: np.ndarray, *, device: str, tile: int) -> np.nd
         total = torch.where(keep, s, 0).sum(dim=1)
         out[c0:c1] = ((2 * total + cnt) // (2 * cnt)).to(torch.uint8).cpu().numpy()
     return out
+
+
+def _tile(x: np.ndarray, c0: int, c1: int, device: str) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x[:, c0:c1])).to(device).to(torch.int32)
+
+
+def lowdev_hist(x: np.ndarray, anchor: np.ndarray, *, device: str, tile: int) -> np.ndarray:
+    """(256,) int64 counts of samples d = 0..255 levels at or below their element's anchor."""
+    hist = torch.zeros(256, dtype=torch.int64, device=device)
+    for c0 in range(0, x.shape[1], tile):
+        c1 = min(c0 + tile, x.shape[1])
+        a = torch.from_numpy(np.ascontiguousarray(anchor[c0:c1])).to(device).to(torch.int32)
+        d = a[None, :] - _tile(x, c0, c1, device)
+        hist += torch.bincount(d[d >= 0].long(), minlength=256)[:256]
+    return hist.cpu().numpy()
+
+
+def anchored(x: np.ndarray, anchor: np.ndarray, wl: int, wu: int, rain: int, max_rain: int, *,
+             device: str, tile: int) -> np.ndarray:
+    """(M,) uint8 anchored trimmed mean; see groundtruth."""
+    out = np.empty(x.shape[1], np.uint8)
+    for c0 in range(0, x.shape[1], tile):
+        c1 = min(c0 + tile, x.shape[1])
+        a = torch.from_numpy(np.ascontiguousarray(anchor[c0:c1])).to(device).to(torch.int64)
+        v = _tile(x, c0, c1, device).to(torch.int64)
+        keep = (v >= a - wl) & (v <= a + wu)
+        n = keep.sum(dim=0)
+        tot = torch.where(keep, v, 0).sum(dim=0)
+        r = (v > a + rain).sum(dim=0)
+        mean = torch.div(2 * tot + n, torch.clamp(2 * n, min=1), rounding_mode="floor")
+        out[c0:c1] = torch.where((r > max_rain) | (n == 0), a, mean).to(torch.uint8).cpu().numpy()
+    return out

@@ -21,10 +21,19 @@ from typing import Literal
 
 import numpy as np
 
-from rainset.errors import InputError, RainsetError, ReviewFileError
+from rainset._checks import require_finite
+from rainset.errors import (
+    EmptyResultError,
+    InputError,
+    ParameterError,
+    RainsetError,
+    ReviewFileError,
+)
 from rainset.groundtruth import FrameStack, estimate_clean, warm_up
 from rainset.image import MASK_THRESHOLD, rain_mask, write_image
-from rainset.motion import MAX_DRIFT, MAX_SHIFT_PX, MotionMeter
+from rainset.inputs import scene_id
+from rainset.motion import STABILIZE_MODES, MotionPolicy
+from rainset.registration import MotionMeter
 from rainset.review import (
     Candidate,
     Decision,
@@ -44,6 +53,9 @@ DENSITY: dict[str, tuple[int, int]] = {"sparse": (20, 10), "normal": (100, 20), 
 #: Default residual-rain score (mean split-half disagreement, 8-bit levels) under which
 #: ``--review auto`` accepts; measured values in docs/groundtruth.md.
 AUTO_THRESHOLD = 1.0
+
+#: Fewest frames a window may have: one frame is the rainy frame itself, not a clean image.
+MIN_WINDOW = 2
 
 
 @dataclass(frozen=True)
@@ -68,13 +80,22 @@ class BuildOptions:
     mask_mode: Literal["threshold", "any"] = "threshold"
     write: Literal["all", "clean"] = "all"
     allow_motion: bool = False
-    max_shift: float = MAX_SHIFT_PX
-    max_drift: float = MAX_DRIFT
+    max_shift: float = MotionPolicy.max_shift
+    max_drift: float = MotionPolicy.max_drift
     score: bool = False
+    stabilize: Literal["translation", "similarity"] | None = None
 
     def __post_init__(self):
+        for name in ("start", "every", "max_shift", "max_drift"):
+            require_finite(name, getattr(self, name))
+        if self.every is not None and not self.every > 0:
+            raise ParameterError("every", f"must be > 0 seconds, got {self.every}")
+        if not self.max_shift >= 0:
+            raise ParameterError("max_shift", f"must be >= 0 px, got {self.max_shift}")
         if self.density not in DENSITY:
             raise ValueError(f"density must be one of {sorted(DENSITY)}, got {self.density!r}")
+        if self.stabilize not in (None, *STABILIZE_MODES):
+            raise ParameterError("stabilize", f"must be one of {', '.join(STABILIZE_MODES)}, got {self.stabilize!r}")
         if self.frames is not None and self.frames < 2:
             raise ValueError(f"frames must be >= 2, got {self.frames}")
         if self.max_frames < 2:
@@ -83,6 +104,11 @@ class BuildOptions:
             raise ValueError(f"windows must be >= 1, got {self.windows}")
         if self.start < 0:
             raise ValueError(f"start must be >= 0, got {self.start}")
+
+    @property
+    def policy(self) -> MotionPolicy:
+        """The static-camera policy (rainset.motion; pairs' with the same values)."""
+        return MotionPolicy(max_shift=self.max_shift, max_drift=self.max_drift)
 
     @property
     def first_n(self) -> int:
@@ -113,30 +139,36 @@ class Window:
         return f"w{self.index:02d}"
 
 
-def plan_windows(total: int, fps: float | None, opts: BuildOptions) -> tuple[list[Window], list[str]]:
+def plan_windows(
+    total: int, fps: float | None, opts: BuildOptions, *, source: str | os.PathLike | None = None
+) -> tuple[list[Window], list[str]]:
     """Lay windows out so that each can grow to the frame cap without running into the next.
 
     Parameters
     ----------
     total : frames in the video (from its header; decoding may find fewer).
     fps : frame rate, needed for ``start`` in seconds and ``every``.
+    source : the input, named in error messages.
 
     Returns
     -------
     windows, notes : the windows and human-readable notes on what was shortened.
     """
     notes: list[str] = []
+    where = f"{source}: " if source is not None else ""
     if (opts.start_seconds or opts.every) and not fps:
-        raise InputError("this input has no frame rate, so --start in seconds and --every cannot be used.")
+        uses = "`start` in seconds" if opts.start_seconds else "`every`"
+        raise InputError(f"{where}this input has no frame rate, so {uses} cannot be used.")
     start = round(opts.start * fps) if opts.start_seconds else int(opts.start)
     if start >= total:
-        raise InputError(f"--start is frame {start} but the input has only {total} frames.")
+        raise InputError(f"{where}`start` is frame {start} but the input has only {total} frames.")
     cap = opts.max_frames
     stride = cap if opts.every is None else round(opts.every * fps)
     if stride < cap:
-        raise ValueError(
-            f"windows every {opts.every:g} s ({stride} frames) would overlap: each window "
-            f"needs room for {cap} frames (--max-frames)"
+        raise ParameterError(
+            "every",
+            f"windows every {opts.every:g} s ({stride} frames at {fps:g} fps) would overlap: each "
+            f"window needs room for {cap} frames (`max_frames`)",
         )
     windows = []
     for k in range(opts.windows):
@@ -145,6 +177,11 @@ def plan_windows(total: int, fps: float | None, opts: BuildOptions) -> tuple[lis
             notes.append(f"asked for {opts.windows} windows; the input has room for {k}")
             break
         windows.append(Window(k, s, min(cap, total - s)))
+    if windows and windows[0].capacity < MIN_WINDOW:
+        raise InputError(
+            f"{where}the first window starts at frame {start} of the input's {total}, leaving "
+            f"{windows[0].capacity} frame; a clean image needs at least {MIN_WINDOW} frames."
+        )
     if windows and windows[0].capacity < opts.first_n:
         notes.append(
             f"window w00 has {windows[0].capacity} frames, fewer than the {opts.first_n} asked for; "
@@ -165,33 +202,36 @@ class Event:
     count: int = 0
 
 
-def scene_id(path: str | os.PathLike) -> str:
-    """Scene id of an input: its file (or folder) name without suffix, made path-safe."""
-    p = Path(path)
-    stem = p.stem if p.is_file() else p.name
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "scene"
-
-
 def _prefetch(frames: Iterator[np.ndarray], depth: int = 6) -> Iterator[np.ndarray]:
     """Decode ahead in a thread (the decoder releases the GIL), at most ``depth`` frames."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
 
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def run():
         try:
             for f in frames:
-                while not stop.is_set():
-                    try:
-                        q.put(f, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(f):
                     return
-            q.put(done)
+            put(done)
         except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
+            put(exc)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                try:
+                    close()  # release the decoder in this thread
+                except Exception as exc:  # noqa: BLE001 - the frames are no longer wanted
+                    log.debug("closing the decoder: %s", exc)
 
     thread = threading.Thread(target=run, name="rainset-decode", daemon=True)
     thread.start()
@@ -201,7 +241,10 @@ def _prefetch(frames: Iterator[np.ndarray], depth: int = 6) -> Iterator[np.ndarr
                 raise item
             yield item
     finally:
+        # Stop the decoder and wait for it: a thread left inside the native decoder when the
+        # interpreter exits aborts the process ("terminate called without an active exception").
         stop.set()
+        thread.join()
 
 
 class _Frames:
@@ -228,10 +271,14 @@ class _Frames:
                 x, y, w, h = self._crop
                 if y + h > f.shape[0] or x + w > f.shape[1]:
                     raise InputError(
-                        f"--crop {x},{y},{w},{h} reaches outside the {f.shape[1]}x{f.shape[0]} frames."
+                        f"`crop` {x},{y},{w},{h} reaches outside the {f.shape[1]}x{f.shape[0]} frames."
                     )
                 f = f[y : y + h, x : x + w]
             yield f
+
+    def close(self) -> None:
+        """Stop decoding and wait for the decode thread."""
+        self._it.close()
 
 
 def build_scene(
@@ -244,6 +291,7 @@ def build_scene(
     scene: str | None = None,
     device: str = "cpu",
     source_note: str = "",
+    source_sha256: str | None = None,
 ) -> Iterator[Event]:
     """Build clean images for every window of one input, asking ``reviewer`` about each.
 
@@ -269,13 +317,18 @@ def build_scene(
     source = Path(source)
     scene = scene or scene_id(source)
     info = probe(source)
-    windows, notes = plan_windows(info.frame_count, info.fps, opts)
+    windows, notes = plan_windows(info.frame_count, info.fps, opts, source=source)
     for note in notes:
         yield Event("note", scene, message=note)
-    writer.add_source(source, note=source_note or "user-supplied footage")
+    writer.add_source(source, note=source_note or "user-supplied footage", sha256=source_sha256, scene=scene)
+    warm = None
     if device == "cpu":
-        # Kernels load while the first frames decode.
-        threading.Thread(target=warm_up, kwargs={"select": opts.select, "method": opts.method}, daemon=True).start()
+        # Kernels load while the first frames decode; joined below, so that no thread is still
+        # loading them when the interpreter exits (a traceback, or an abort, at exit).
+        warm = threading.Thread(
+            target=_warm_up_quietly, args=(opts,), name="rainset-warm-up", daemon=True
+        )
+        warm.start()
     frames = _Frames(source, opts.crop)
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rainset-write")
     pending: list[tuple[list[Future], list[dict]]] = []
@@ -287,7 +340,51 @@ def build_scene(
             )
         _flush(writer, pending)
     finally:
+        frames.close()
         pool.shutdown(wait=True)
+        if warm is not None:
+            warm.join()
+
+
+def _warm_up_quietly(opts: BuildOptions) -> None:
+    """warm_up in a thread: a failure here shows again (and properly) on first real use."""
+    try:
+        warm_up(select=opts.select, method=opts.method)
+    except Exception as exc:  # noqa: BLE001 - reported by the estimate that follows
+        log.debug("kernel warm-up failed: %s", exc)
+
+
+def require_samples(writer, review_log) -> None:
+    """Raise :class:`EmptyResultError` when the dataset holds no sample after a run.
+
+    The message says why, from the review decisions: every window rejected (with the scores
+    and a reviewer's reason), or no window reviewed at all.
+    """
+    if writer.counts()["samples"]:
+        return
+    final: dict[tuple, dict] = {}
+    for d in review_log.decisions.values():
+        key = (d.get("scene"), d.get("window"))
+        if key not in final or d.get("n_frames", 0) >= final[key].get("n_frames", 0):
+            final[key] = d
+    where = writer.root
+    if not final:
+        raise EmptyResultError(f"no window was reviewed, so nothing was written to {where}.")
+    rejected = [d for d in final.values() if d.get("action") == "reject"]
+    scores = [d["score"] for d in rejected if isinstance(d.get("score"), (int, float))]
+    detail = f", residual-rain scores {min(scores):.2f} to {max(scores):.2f}" if scores else ""
+    reason = next((d.get("reason") for d in rejected if d.get("reason")), "")
+    hint = (
+        "; accept more with a higher `auto_threshold`, or review them yourself"
+        if any(d.get("by") == "auto" for d in rejected)
+        else ""
+    )
+    raise EmptyResultError(
+        f"every window was rejected ({len(rejected)} of {len(final)}{detail}"
+        + (f"; e.g. {reason}" if reason else "")
+        + f"), so the dataset {where} holds no sample; the previews are in {where / 'previews'}"
+        + hint + "."
+    )
 
 
 def _flush(writer, pending) -> None:
@@ -309,16 +406,26 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
     frames_in = FrameStack(win.capacity, *first.shape[:2])
     frames_in.append(first)
     n = min(opts.first_n, win.capacity)
-    meter = MotionMeter()
+    meter = MotionMeter(opts.policy)
     meter.update(first)
     checked = 0
     drift = 0.0
+    motion: dict = {}
+    registered = None
     while True:
         for f in frames.take(n - len(frames_in)):
             frames_in.append(f)
             meter.update(f)
         filled = len(frames_in)
         stack = frames_in.frames
+        if filled < MIN_WINDOW:
+            if win.index == 0:
+                raise InputError(
+                    f"{source}: window {win.name} decodes to {filled} frame from frame {win.start}; "
+                    f"a clean image needs at least {MIN_WINDOW} frames."
+                )
+            yield Event("note", scene, win.index, f"window {win.name}: only {filled} frame left; skipped")
+            return
         if filled < n:
             yield Event("note", scene, win.index, f"window {win.name}: only {filled} frames, fewer than {n}; using them")
             n = filled
@@ -327,12 +434,29 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
             rep = meter.report(n)
             drift = rep.drift
             checked = n
-            if rep.max_shift > opts.max_shift and not opts.allow_motion:
+            motion = {"max_shift_px": round(rep.max_shift, 3), "confidence": round(rep.confidence, 3),
+                      "unmeasured": rep.unmeasured}  # fmt: skip
+            registered = None
+            if opts.stabilize:
+                from rainset.stabilize import stabilize
+
+                stab, registered = stabilize(stack[:n], opts.stabilize, opts.policy)
+                if not stab.ok:
+                    registered = None
+                    if not opts.allow_motion:
+                        raise InputError(
+                            f"{source}: frames {win.start}-{win.start + n - 1} cannot be stabilised: "
+                            f"{stab.refused}; choose a steadier stretch with `start`/`crop`, or pass "
+                            "`allow_motion` to average it anyway."
+                        )
+                motion["stabilize"] = stab.record() if stab.ok else {"mode": stab.mode, "refused": stab.refused}
+            elif not rep.static and not opts.allow_motion:
                 raise InputError(
-                    f"{source}: the camera moves: {rep.max_shift:.1f} px over frames "
-                    f"{win.start}-{win.start + n - 1} (limit {opts.max_shift:g} px); build-gt needs "
-                    "a static camera — choose a still stretch with --start/--crop, or pass "
-                    "--allow-motion to average it anyway."
+                    f"{source}: the camera moves: {rep.max_shift:.1f} px at frame {win.start + rep.worst} "
+                    f"against frame {win.start} (limit {opts.max_shift:g} px, confidence "
+                    f"{rep.confidence:.2f}); build-gt needs "
+                    "a static camera — choose a still stretch with `start`/`crop`, pass `stabilize` "
+                    "to register shaky frames, or pass `allow_motion` to average it anyway."
                 )
             if rep.drift > opts.max_drift:
                 yield Event(
@@ -354,11 +478,12 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
             # Resumed: this window's answer is known and its output is complete.
             yield Event("decision", scene, win.index, message=known.action, count=n)
             return
-        result = estimate_clean(stack[:n], select=opts.select, method=opts.method, device=device)
+        used = registered if registered is not None else stack[:n]  # registered: pixel-aligned
+        result = estimate_clean(used, select=opts.select, method=opts.method, device=device)
         score = None
         if opts.score and n >= 4:
             score = split_half_score(
-                stack[:n], lambda s: estimate_clean(s, select=opts.select, method=opts.method, device=device).image
+                used, lambda s: estimate_clean(s, select=opts.select, method=opts.method, device=device).image
             )
         flag = f"  LIGHT DRIFT {100 * drift:.0f}%" if drift > opts.max_drift else ""
         title = (
@@ -366,7 +491,7 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
             + (f"  score={score:.2f}" if score is not None else "") + flag
         )
         preview_rel = f"previews/{scene}/{win.name}_n{n:03d}.png"
-        write_image(writer.root / preview_rel, preview_sheet(stack[0], result.image, title=title))
+        write_image(writer.root / preview_rel, preview_sheet(used[0], result.image, title=title))
         cand = Candidate(
             scene, win.index, n, result.image, preview=writer.root / preview_rel, score=score,
             can_grow=can_grow, grow_limit=limit, info={"p_hat": result.p_hat, "drift": drift},
@@ -386,7 +511,8 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
             n = min(n + opts.step, win.capacity)
             continue
         if decision.action == "accept":
-            _write_window(source, scene, win, stack[:n], result, score, drift, decision, writer, opts, pool, pending, preview_rel)
+            _write_window(source, scene, win, used, result, score, drift, decision, writer, opts, pool, pending, preview_rel,
+                          motion=motion)
             yield Event("written", scene, win.index, count=n)
         return
 
@@ -396,11 +522,14 @@ def _already_done(writer, scene: str, win: Window, n: int, known: Decision, opts
         return True
     if known.action != "accept":
         return False
-    last = f"{scene}/{win.name}" if opts.write == "clean" else f"{scene}/{win.name}/f{win.start + n - 1:06d}"
-    return writer.has(last)
+    if opts.write == "clean":
+        return writer.has(f"{scene}/{win.name}")
+    # Every frame, not only the last: a file deleted since is written again.
+    return all(writer.has(f"{scene}/{win.name}/f{i:06d}") for i in range(win.start, win.start + n))
 
 
-def _write_window(source, scene, win, stack, result, score, drift, decision, writer, opts, pool, pending, preview_rel):
+def _write_window(source, scene, win, stack, result, score, drift, decision, writer, opts, pool, pending, preview_rel,
+                  motion=None):
     # Records of the previous window can join the manifest now: their images had the whole
     # estimation of this window to be written.
     _flush(writer, pending)
@@ -419,6 +548,7 @@ def _write_window(source, scene, win, stack, result, score, drift, decision, wri
         "reviewed_by": decision.by,
         "score": score,
         "light_drift": round(float(drift), 4),
+        **_motion_fields(motion),
         "mask_threshold": opts.mask_threshold if opts.mask_mode == "threshold" else "any",
         "preview": preview_rel,
     }
@@ -427,15 +557,29 @@ def _write_window(source, scene, win, stack, result, score, drift, decision, wri
         pending.append(([], records))
         return
     futures, records = [], []
+    transforms = ((motion or {}).get("stabilize") or {}).get("transforms")
     for i in range(n):
         idx = win.start + i
         stem = f"{scene}/{win.name}/f{idx:06d}"
         rainy_rel = f"rain/{stem}" + (".png" if writer.image_ext == ".png" else ".jpg")
         futures.append(pool.submit(_write_pair, writer, stem, stack[i], result.image, opts))
-        records.append(
-            {"id": stem, "rainy": rainy_rel, "clean": clean_rel, "mask": f"mask/{stem}.png", "frame": idx, **common}
-        )
+        rec = {"id": stem, "rainy": rainy_rel, "clean": clean_rel, "mask": f"mask/{stem}.png", "frame": idx, **common}
+        if transforms:  # 2 x 3, row-major: reference pixel -> where this source frame shows it
+            rec["transform"] = transforms[i]
+        records.append(rec)
     pending.append((futures, records))
+
+
+def _motion_fields(motion: dict | None) -> dict:
+    """The manifest's camera-motion fields: the policy's figures and, when stabilised, the
+    mode, residual and crop (the per-frame transforms go in each frame's record)."""
+    if not motion:
+        return {}
+    out = {"camera_shift_px": motion["max_shift_px"], "motion_confidence": motion["confidence"]}
+    stab = motion.get("stabilize")
+    if stab:
+        out["stabilize"] = {k: v for k, v in stab.items() if k != "transforms"}
+    return out
 
 
 def _write_pair(writer, stem: str, rainy: np.ndarray, clean: np.ndarray, opts: BuildOptions) -> None:
@@ -443,44 +587,28 @@ def _write_pair(writer, stem: str, rainy: np.ndarray, clean: np.ndarray, opts: B
     writer.write_image(f"mask/{stem}", rain_mask(rainy, clean, threshold=opts.mask_threshold, mode=opts.mask_mode))
 
 
-def scene_ids(inputs) -> list[str]:
-    """One stable scene id per input; a repeated name gets its parent folder's name prefixed
-    (then a counter), the same on every run for the same list of inputs."""
-    ids: list[str] = []
-    for p in inputs:
-        sid = scene_id(p)
-        if sid in ids:
-            sid = f"{scene_id(Path(p).resolve().parent)}_{sid}"
-        base, k = sid, 2
-        while sid in ids:
-            sid, k = f"{base}_{k}", k + 1
-        ids.append(sid)
-    return ids
-
-
 # --- several inputs in worker processes ------------------------------------------------------
 
 
 class _LocalWriter:
-    """Stands in for the dataset writer inside a worker: writes images, collects records."""
+    """Stands in for the dataset writer inside a worker: writes images, sends records on."""
 
-    def __init__(self, root: Path, image_ext: str, jpeg_quality: int, known_ids: set[str]):
+    def __init__(self, root: Path, image_ext: str, jpeg_quality: int, known_ids: set[str], send):
         self.root = root
         self.image_ext = image_ext
         self.jpeg_quality = jpeg_quality
         self.known = known_ids
-        self.records: list[dict] = []
-        self.sources: list[tuple[str, str]] = []
+        self._send = send
 
     def has(self, sample_id: str) -> bool:
         return sample_id in self.known
 
     def add(self, record: dict) -> None:
         self.known.add(record["id"])
-        self.records.append(record)
+        self._send("record", record)
 
-    def add_source(self, path, *, note: str) -> None:
-        self.sources.append((str(path), note))
+    def add_source(self, path, *, note: str, sha256: str | None = None, scene: str | None = None) -> None:
+        self._send("source", (str(path), note, sha256, scene))
 
     def write_image(self, stem: str, image: np.ndarray) -> str:
         from rainset.dataset import store_image
@@ -490,57 +618,111 @@ class _LocalWriter:
 
 
 class _LocalLog:
-    """Stands in for the review log inside a worker: answers from the main log, collects new."""
+    """Stands in for the review log inside a worker: answers from the main log, sends new ones."""
 
-    def __init__(self, decisions: dict):
+    def __init__(self, decisions: dict, send):
         self._known = decisions
-        self.new: list[tuple[Candidate, Decision]] = []
+        self._send = send
 
     def get(self, key: str) -> Decision | None:
         d = self._known.get(key)
         return None if d is None else Decision(d["action"], d.get("reason", ""), d.get("by", "user"))
 
     def record(self, candidate: Candidate, decision: Decision) -> None:
-        self.new.append((candidate, decision))
+        # Candidates carry their clean image; decisions only need the key fields.
+        c = candidate
+        small = Candidate(c.scene, c.window, c.n_frames, np.zeros((1, 1, 3), np.uint8), score=c.score)
+        self._send("decision", (small, decision))
+
+
+_queue = None  # a worker's channel to the main process (set by _init_queue)
+
+
+def _init_queue(q) -> None:
+    global _queue
+    _queue = q
 
 
 def _scene_job(args):
-    source, scene, root, image_ext, jpeg_quality, known_ids, decisions, reviewer, opts, device, note = args
-    writer = _LocalWriter(Path(root), image_ext, jpeg_quality, set(known_ids))
-    log_ = _LocalLog(decisions)
-    events: list[Event] = []
+    """One input in a worker: every record, source, decision and event goes to the main
+    process as it happens, then ``("done", None)``."""
+    job, source, scene, root, image_ext, jpeg_quality, known_ids, decisions, reviewer, opts, device, note, sha = args
+
+    def send(kind, payload):
+        _queue.put((job, kind, payload))
+
+    writer = _LocalWriter(Path(root), image_ext, jpeg_quality, set(known_ids), send)
+    log_ = _LocalLog(decisions, send)
     try:
-        events = list(build_scene(source, writer, log_, reviewer, opts, scene=scene, device=device, source_note=note))
+        for ev in build_scene(source, writer, log_, reviewer, opts, scene=scene, device=device, source_note=note,
+                              source_sha256=sha):
+            send("event", ev)
     except InputError as exc:
-        events.append(Event("failed", scene, message=str(exc)))
-    # Candidates carry their clean image; decisions only need the key fields.
-    new = [(Candidate(c.scene, c.window, c.n_frames, np.zeros((1, 1, 3), np.uint8), score=c.score), d)
-           for c, d in log_.new]
-    return events, writer.records, writer.sources, new
+        send("event", Event("failed", scene, message=str(exc)))
+    finally:
+        send("done", None)
 
 
 def build_parallel(jobs, writer, review_log, reviewer, opts, *, device="cpu", workers=2, source_note=""):
-    """Run :func:`build_scene` for several ``(source, scene)`` inputs in worker processes.
+    """Run :func:`build_scene` for several ``(source, scene, sha256)`` inputs in worker processes.
 
     Only batch reviewers (accept, auto, file: picklable functions) can be used. Images are
-    written by the workers; records and decisions reach the manifest and the review file in
-    the main process, input by input.
+    written by the workers; records, sources and decisions reach the manifest and the review
+    file in the main process as windows finish. The input first in order is recorded live;
+    what later inputs send waits until the inputs before them are done, so the manifest is in
+    input order whatever the timing (the same bytes as one worker), and a killed run keeps
+    everything recorded so far.
     """
-    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    from rainset._workers import worker_pool
 
     known = writer.ids()
+    # Each job gets the finished ids and decisions of its own scene only (all of them would be
+    # megabytes per task at 200k ids).
     args = [
-        (str(src), scene, str(writer.root), writer.image_ext, getattr(writer, "jpeg_quality", 95),
-         known, review_log.decisions, reviewer, opts, device, source_note)
-        for src, scene in jobs
+        (job, str(src), scene, str(writer.root), writer.image_ext, getattr(writer, "jpeg_quality", 95),
+         {i for i in known if i.startswith(f"{scene}/")},
+         {k: d for k, d in review_log.decisions.items() if d.get("scene") == scene},
+         reviewer, opts, device, source_note, sha)
+        for job, (src, scene, sha) in enumerate(jobs)
     ]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for events, records, sources, new in pool.map(_scene_job, args):
-            for path, note in sources:
-                writer.add_source(path, note=note)
-            for cand, dec in new:
-                review_log.record(cand, dec)
-            for r in records:
-                if not writer.has(r["id"]):
-                    writer.add(r)
-            yield from events
+    channel = multiprocessing.get_context().Queue()
+    waiting: dict[int, list] = {job: [] for job in range(len(args))}
+    finished: set[int] = set()
+    head = 0
+
+    def apply(kind, payload):
+        if kind == "source":
+            writer.add_source(payload[0], note=payload[1], sha256=payload[2], scene=payload[3])
+        elif kind == "decision":
+            review_log.record(*payload)
+        elif kind == "record":
+            if not writer.has(payload["id"]):
+                writer.add(payload)
+        elif kind == "event":
+            return payload
+        return None
+
+    with worker_pool(workers, initializer=_init_queue, initargs=(channel,)) as pool:
+        futures = [pool.submit(_scene_job, a) for a in args]
+        while head < len(args):
+            try:
+                job, kind, payload = channel.get(timeout=0.5)
+            except queue.Empty:
+                if futures[head].done() and futures[head].exception() is not None:
+                    raise futures[head].exception() from None
+                continue
+            waiting[job].append((kind, payload))
+            if kind == "done":
+                finished.add(job)
+            while head < len(args):
+                for kind, payload in waiting[head]:
+                    ev = apply(kind, payload)
+                    if ev is not None:
+                        yield ev
+                waiting[head] = []
+                if head not in finished:
+                    break
+                futures[head].result()  # a worker's unexpected error is raised here
+                head += 1

@@ -23,6 +23,7 @@ folder resumes it (:class:`DatasetWriter`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -39,9 +40,15 @@ import cv2
 import numpy as np
 
 import rainset
-from rainset.errors import FormatError, InputError
-from rainset.fsutil import atomic_write_text, sha256_file
+from rainset._checks import require_finite
+from rainset.errors import FormatError, InputError, ParameterError
+from rainset.fsutil import (
+    atomic_write_text,
+    stale_temp_files,
+)
 from rainset.image import IMAGE_SUFFIXES, read_image, write_image
+from rainset.inputs import hash_tree, recorded_paths
+from rainset.lock import FolderLock
 
 logger = logging.getLogger(__name__)
 
@@ -109,19 +116,21 @@ class SplitRule:
         for name in ("test_scenes", "val_scenes"):
             value = getattr(self, name)
             if isinstance(value, str) or not all(isinstance(s, str) for s in value):
-                raise ValueError(f"{name} must be a sequence of scene ids, got {value!r}")
+                raise ParameterError(name, f"must be a sequence of scene ids, got {value!r}")
             object.__setattr__(self, name, tuple(value))
         for name in ("test_fraction", "val_fraction"):
+            require_finite(name, getattr(self, name))
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+                raise ParameterError(name, f"must be in [0, 1], got {getattr(self, name)}")
         if self.test_fraction + self.val_fraction > 1.0:
-            raise ValueError(
+            raise ParameterError(
+                "val_fraction",
                 f"test_fraction + val_fraction must be <= 1, got "
                 f"{self.test_fraction} + {self.val_fraction}"
             )
         both = set(self.test_scenes) & set(self.val_scenes)
         if both:
-            raise ValueError(f"scenes named both test and val: {sorted(both)}")
+            raise ParameterError("val_scenes", f"scenes named both test and val: {sorted(both)}")
 
     def split_of(self, scene: str) -> str:
         """The split (``"train"``, ``"val"`` or ``"test"``) of ``scene``."""
@@ -164,19 +173,19 @@ class SplitRule:
 # ----------------------------------------------------------------------------- helpers
 
 
-def hash_source(path: str | os.PathLike) -> str:
+def hash_source(path: str | os.PathLike, *, exclude: Iterable[str | os.PathLike] = ()) -> str:
     """sha256 of a source: a file's bytes, or for a folder the sha256 of the text made of one
-    line ``"<relative posix path>\\t<file sha256>\\n"`` per file below it, sorted by path."""
-    p = Path(path)
-    if p.is_file():
-        return sha256_file(p)
-    if p.is_dir():
-        files = sorted((q.relative_to(p).as_posix(), q) for q in p.rglob("*") if q.is_file())
-        h = hashlib.sha256()
-        for rel, q in files:
-            h.update(f"{rel}\t{sha256_file(q)}\n".encode())
-        return h.hexdigest()
-    raise InputError(f"{p}: source not found; cannot hash it.")
+    line ``"<relative posix path>\\t<file sha256>\\n"`` per file below it, sorted by path;
+    subtrees in ``exclude`` (a dataset written inside the folder) are left out."""
+    return hash_tree(path, exclude=exclude)
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to the dataset ``root`` (``..`` where needed), ``/``-separated."""
+    try:
+        return Path(os.path.relpath(path, os.path.realpath(root))).as_posix()
+    except ValueError:  # another drive (Windows)
+        return path.as_posix()
 
 
 def _relpath_error(value: Any) -> str | None:
@@ -363,7 +372,7 @@ class DatasetWriter:
 
     Parameters
     ----------
-    root : the dataset folder (created). When it already holds ``rainset.json`` the dataset is
+    root : the dataset folder (created on the first write). When it already holds ``rainset.json`` the dataset is
         reopened: its manifest is loaded so :meth:`has` tells which ids are done, and new
         records are appended. A torn last line (a crash mid-write) is dropped; a bad line
         anywhere else raises :class:`FormatError`.
@@ -383,9 +392,15 @@ class DatasetWriter:
 
     Notes
     -----
-    Use as a context manager. A clean exit calls :meth:`close`, which writes the counts and
-    ``"complete": true``; an exception leaves ``"complete": false`` so ``check`` reports the
-    dataset as unfinished until a rerun completes it. Not thread-safe.
+    Use as a context manager. Nothing on disk changes until the first image or record is
+    written: constructing the writer is also the check that the folder can take this dataset,
+    and an exception before any write leaves the folder as it was (absent, or finished). A
+    clean exit calls :meth:`close`, which writes the counts and ``"complete": true``; an
+    exception after the first write leaves ``"complete": false`` so ``check`` reports the
+    dataset as unfinished until a rerun completes it. Not thread-safe. While open (from
+    entering the context or the first write to the close) the writer holds the folder's lease
+    lock (:mod:`rainset.lock`): a second writer, in another process or on another machine
+    sharing the storage, is refused with :class:`rainset.lock.LockedError` naming the holder.
 
     Examples
     --------
@@ -434,8 +449,16 @@ class DatasetWriter:
         self._per_scene: Counter = Counter()
         self._pair_ids: set[str] = set()
         self._sources: list[dict] = []
+        # Records of the manifest whose image files are gone (deleted after they were written):
+        # id -> (0-based line index, line text). ``has`` says False so the pipeline writes
+        # them again; ``add`` then keeps (or replaces) their line instead of appending.
+        self._missing: dict[str, tuple[int, str]] = {}
         self._closed = False
         self._pairs_fh = None
+        # One writer per folder (rainset.lock): a live holder is refused now, before the
+        # folder is read; the lock is taken on entering the context or on the first write.
+        self._lock = FolderLock(self.root)
+        self._lock.check()
         meta_path = self.root / META_NAME
         if meta_path.exists():
             self._created = self._resume()
@@ -445,11 +468,36 @@ class DatasetWriter:
                     f"{self.root / MANIFEST_NAME} exists without {META_NAME}: {self.root} holds "
                     "a damaged dataset; delete it or choose another output folder."
                 )
-            self.root.mkdir(parents=True, exist_ok=True)
             self._created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        # Nothing on disk changes until the first write (see _start): a run that fails before
+        # writing anything leaves no folder behind, and a finished dataset stays finished.
+        self._manifest_fh = None
+        self._started = False
+        # Temp files of atomic writes found now were left by a killed run (no writer of this
+        # run has started); _start removes exactly these, never those of this run's workers.
+        self._stale = stale_temp_files(self.root) if self.root.is_dir() else []
+
+    def _start(self) -> None:
+        """Create the folder, mark the dataset unfinished and open the manifest: once, on the
+        first image or record written (or on a clean close with nothing written)."""
+        if self._started:
+            return
+        self._lock.acquire()
+        self._started = True
+        if (self.root / META_NAME).exists():  # said on the first write, not on a refused run
+            logger.info(
+                "resuming %s: %d records, %d pairs", self.root, len(self._ids), len(self._pair_ids)
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        for tmp in self._stale:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                logger.warning(
+                    "%s: removed %s, left by an interrupted write", self.root, tmp.relative_to(self.root)
+                )
         self._write_meta(complete=False)
         self._manifest_fh = open(self.root / MANIFEST_NAME, "ab")
-        if kind == "timelapse":
+        if self.kind == "timelapse":
             self._pairs_fh = open(self.root / PAIRS_NAME, "ab")
 
     # -- resume
@@ -468,12 +516,17 @@ class DatasetWriter:
         return self.jpeg_quality if self.image_format == "jpg" else None
 
     def _resume(self) -> str:
+        from rainset.differences import differences
+
         meta = _load_meta(self.root)
         old = {k: meta.get(k) for k in self._identity()}
         new = self._identity()
         differ = [k for k in new if old[k] != new[k]]
         if differ:
-            detail = "; ".join(f"{k}: {old[k]!r} there, {new[k]!r} now" for k in differ)
+            detail = differences(
+                {k: old[k] for k in differ}, {k: new[k] for k in differ},
+                name=lambda k: f"`{k.rsplit('.', 1)[-1]}`" if k.startswith("params.") else k,
+            )  # fmt: skip
             raise FormatError(
                 f"{self.root / META_NAME}: the folder holds a different dataset ({detail}); "
                 "choose another output folder or delete this one."
@@ -487,6 +540,7 @@ class DatasetWriter:
                     f"{self.root / MANIFEST_NAME}: line {lineno}: {why}; run `rainset check`."
                 )
             self._count(rec)
+        self._find_missing()
         if self.kind == "timelapse":
             for lineno, rec in self._load_lines(self.root / PAIRS_NAME):
                 errs = _pair_errors(rec)
@@ -496,10 +550,31 @@ class DatasetWriter:
                         f"{self.root / PAIRS_NAME}: line {lineno}: {why}; run `rainset check`."
                     )
                 self._pair_ids.add(rec["id"])
-        logger.info(
-            "resuming %s: %d records, %d pairs", self.root, len(self._ids), len(self._pair_ids)
-        )
         return str(meta.get("created"))
+
+    def _find_missing(self) -> None:
+        """Note the records whose image files no longer exist (see ``self._missing``)."""
+        path = self.root / MANIFEST_NAME
+        if not path.exists():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for index, line in enumerate(lines):
+            rec = json.loads(line)
+            gone = [v for _, v in _image_refs(self.kind, rec) if not (self.root / v).is_file()]
+            if gone:
+                logger.warning(
+                    "%s: record %r lost %s; it will be written again", self.root, rec["id"], gone[0]
+                )
+                self._missing[rec["id"]] = (index, line)
+
+    def _replace_line(self, index: int, line: str) -> None:
+        """Replace manifest line ``index`` (a record written again differs from its old line)."""
+        path = self.root / MANIFEST_NAME
+        self._manifest_fh.close()
+        lines = path.read_text(encoding="utf-8").splitlines()
+        lines[index] = line
+        atomic_write_text(path, "".join(x + "\n" for x in lines))
+        self._manifest_fh = open(path, "ab")
 
     def _load_lines(self, path: Path) -> list[tuple[int, Any]]:
         """Records of a JSONL file; a torn last line is cut off the file, others raise."""
@@ -531,33 +606,70 @@ class DatasetWriter:
     # -- writing
 
     def ids(self) -> frozenset[str]:
-        """Ids of every record written so far (including those found on reopening)."""
-        return frozenset(self._ids)
+        """Ids of every record written so far (including those found on reopening), less
+        those whose image files have gone missing."""
+        return frozenset(self._ids.difference(self._missing))
 
     def has(self, sample_id: str) -> bool:
-        """True when a record with this id is already in the manifest."""
-        return sample_id in self._ids
+        """True when a record with this id is in the manifest and its image files exist."""
+        return sample_id in self._ids and sample_id not in self._missing
 
     def has_pair(self, pair_id: str) -> bool:
         """True when a pair with this id is already in ``pairs.jsonl``."""
         return pair_id in self._pair_ids
 
-    def add_source(self, path: str | os.PathLike, *, note: str, sha256: str | None = None) -> None:
+    def add_source(
+        self,
+        path: str | os.PathLike,
+        *,
+        note: str,
+        sha256: str | None = None,
+        scene: str | None = None,
+    ) -> None:
         """Record a source (video, frame folder, image set) with its sha256 and a provenance note.
 
         Parameters
         ----------
-        path : the source as the user named it; recorded as given. A path already recorded
-            is not hashed again (so resuming does not rehash large videos).
+        path : the source. Recorded resolved (``path``) and relative to the dataset folder
+            (``relpath``), so ``check(verify_hashes=True)`` finds it from any working folder.
+            A source already recorded (same resolved path and scene) is not hashed again (so
+            resuming does not rehash large videos). A path that does not exist (a URL given
+            with its ``sha256``) is recorded as given.
         note : licence and provenance, e.g. ``"own footage, CC BY 4.0"``.
-        sha256 : give it when known; otherwise the file (or folder, see :func:`hash_source`)
-            is hashed.
+        sha256 : give it when known; otherwise the file (or folder, see :func:`hash_source`,
+            leaving out this dataset when it lies inside the folder) is hashed.
+        scene : the scene id the source gives; recorded beside its sha256.
+
+        Raises
+        ------
+        InputError
+            ``scene`` is already recorded for a source with a different sha256 (another file
+            with the same id).
         """
-        key = os.fspath(path)
-        if any(s["path"] == key for s in self._sources):
-            return
-        digest = sha256 if sha256 is not None else hash_source(path)
-        self._sources.append({"path": key, "sha256": digest, "note": str(note)})
+        exists = os.path.exists(path)  # else a name or URL given with its sha256: kept as is
+        resolved = Path(os.path.realpath(os.fspath(path))) if exists else Path(os.fspath(path))
+        for s in self._sources:
+            if s.get("scene") == scene and (s["path"] == os.fspath(path) or any(
+                os.path.realpath(q) == str(resolved) for q in recorded_paths(s, self.root)
+            )):  # fmt: skip
+                return
+        digest = sha256 if sha256 is not None else hash_source(path, exclude=(self.root,))
+        if scene is not None:
+            for s in self._sources:
+                if s.get("scene") == scene and s["sha256"] != digest:
+                    raise InputError(
+                        f"{s['path']} (recorded in {self.root}) and {path} both have scene id "
+                        f"{scene!r} but different contents; give them different scene ids."
+                    )
+        rec = {"path": str(resolved) if exists else os.fspath(path)}
+        if exists:
+            rec["relpath"] = _relative(resolved, self.root)
+        rec.update({"sha256": digest, "note": str(note)})
+        if scene is not None:
+            rec["scene"] = scene
+        self._sources.append(rec)
+        if self._started and not self._closed:  # on disk at once: a killed run keeps it
+            self._write_meta(complete=False)
 
     def write_image(self, relpath: str, image: np.ndarray, *, lossless: bool = False) -> str:
         """Write an image under the dataset atomically and return its relative path.
@@ -576,6 +688,7 @@ class DatasetWriter:
         relpath : str, the stem plus the extension used; put it in the record.
         """
         self._require_open()
+        self._start()
         return store_image(
             self.root,
             relpath,
@@ -606,7 +719,7 @@ class DatasetWriter:
         errs = _record_errors(self.kind, rec)
         if errs:
             raise ValueError(f"record {rec.get('id')!r}: {'; '.join(errs)}")
-        if rec["id"] in self._ids:
+        if rec["id"] in self._ids and rec["id"] not in self._missing:
             raise ValueError(f"duplicate id {rec['id']!r}: the manifest already has it")
         have = self._scene_split.get(rec["scene"])
         if have is not None and have != rec["split"]:
@@ -619,7 +732,14 @@ class DatasetWriter:
                 raise ValueError(f"record {rec['id']!r}: {key} {value!r} does not exist")
         ordered = {k: rec.pop(k) for k in ("id", "scene", "split")}
         ordered.update(rec)
-        self._append(self._manifest_fh, _dumps(ordered), sync=True)
+        line = _dumps(ordered)
+        self._start()
+        if ordered["id"] in self._missing:  # written again after its files were lost
+            index, old = self._missing.pop(ordered["id"])
+            if line != old:
+                self._replace_line(index, line)
+            return
+        self._append(self._manifest_fh, line, sync=True)
         self._count(ordered)
 
     def add_pair(self, record: dict, *, sync: bool = True) -> None:
@@ -658,6 +778,7 @@ class DatasetWriter:
         rec["split"] = self._scene_split[scene]
         ordered = {k: rec.pop(k) for k in ("id", "scene", "split", "a", "b")}
         ordered.update(rec)
+        self._start()
         self._append(self._pairs_fh, _dumps(ordered), sync=sync)
         self._pair_ids.add(ordered["id"])
 
@@ -665,7 +786,8 @@ class DatasetWriter:
         """:meth:`add_pair` for many pairs with one fsync at the end."""
         for rec in records:
             self.add_pair(rec, sync=False)
-        os.fsync(self._pairs_fh.fileno())
+        if self._pairs_fh is not None:  # None: nothing written yet (every pair was there)
+            os.fsync(self._pairs_fh.fileno())
 
     def _append(self, fh, line: str, *, sync: bool) -> None:
         data = (line + "\n").encode("utf-8")
@@ -710,13 +832,22 @@ class DatasetWriter:
     def _finish(self, *, complete: bool) -> None:
         if self._closed:
             return
+        if not self._started:
+            if not complete:  # failed before writing anything: leave the folder as it was
+                self._closed = True
+                self._lock.release()
+                return
+            self._start()
         self._closed = True
-        for fh in (self._manifest_fh, self._pairs_fh):
-            if fh is not None:
-                fh.flush()
-                os.fsync(fh.fileno())
-                fh.close()
-        self._write_meta(complete=complete)
+        try:
+            for fh in (self._manifest_fh, self._pairs_fh):
+                if fh is not None:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    fh.close()
+            self._write_meta(complete=complete)
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         """Flush, close and write ``rainset.json`` with the counts and ``"complete": true``."""
@@ -728,6 +859,7 @@ class DatasetWriter:
             logger.warning("%s: the test split is empty", self.root)
 
     def __enter__(self) -> DatasetWriter:
+        self._lock.acquire()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -939,7 +1071,10 @@ def image_size(path: str | os.PathLike, *, decode: bool = True) -> tuple[int, in
             raise InputError(f"{path}: not a readable {suffix[1:].upper()} header.")
         return size
     data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    from rainset._cvlog import opencv_quiet
+
+    with opencv_quiet():  # a bad file is our one-line error, not OpenCV's log lines
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
         raise InputError(f"{path}: not a readable image (empty, truncated or unknown format).")
     if suffix in (".jpg", ".jpeg") and bytes(data[-2:]) != b"\xff\xd9":
@@ -975,8 +1110,9 @@ def check(
     Parameters
     ----------
     root : the dataset folder.
-    verify_hashes : rehash the sources recorded in ``rainset.json`` (paths as recorded,
-        relative ones from the current folder) and report any that are missing or changed.
+    verify_hashes : rehash the sources recorded in ``rainset.json`` (at the resolved
+        ``path``, else at ``relpath`` below ``root``; the dataset itself left out of a source
+        folder that holds it) and report any that are missing or changed.
     decode : decode every image fully (catches truncated files); False reads PNG / JPEG
         headers only (much faster; still catches missing files and size mismatches).
     workers : threads for reading images (default: up to 8).
@@ -1011,11 +1147,18 @@ def check(
         problems.append(
             Problem(META_NAME, None, "unfinished: its writer did not close; rerun it to resume")
         )
+    for tmp in stale_temp_files(root):
+        rel = tmp.relative_to(root).as_posix()
+        msg = "temporary file left by an interrupted write; a rerun of the command removes it"
+        problems.append(Problem(rel, None, msg))
     records = _check_manifest(root, kind, problems)
     scene_split = {rec["scene"]: rec["split"] for _, rec in reversed(records)}  # first wins
     _check_images(root, kind, records, decode, workers, problems)
     n_pairs = _check_pairs(root, kind, records, scene_split, problems)
-    _check_meta_against(meta, records, n_pairs, verify_hashes, problems)
+    _check_meta_against(meta, records, n_pairs, verify_hashes, problems, root)
+    if meta.get("complete") is True and not records and (root / MANIFEST_NAME).is_file():
+        if not any(p.path == MANIFEST_NAME for p in problems):
+            problems.append(Problem(MANIFEST_NAME, None, "no samples: the dataset is empty"))
     order = {META_NAME: 0, MANIFEST_NAME: 1, PAIRS_NAME: 2}
     problems.sort(key=lambda p: (order.get(p.path, 3), p.path, p.line or 0))
     return problems
@@ -1113,7 +1256,7 @@ def _check_pairs(root, kind, records, scene_split, problems) -> int:
     return n_pairs
 
 
-def _check_meta_against(meta, records, n_pairs, verify_hashes, problems) -> None:
+def _check_meta_against(meta, records, n_pairs, verify_hashes, problems, root=None) -> None:
     """Counts, named test scenes and (optionally) source hashes against what is on disk."""
     per_split = Counter(rec["split"] for _, rec in records)
     per_scene = Counter(rec["scene"] for _, rec in records)
@@ -1136,9 +1279,16 @@ def _check_meta_against(meta, records, n_pairs, verify_hashes, problems) -> None
     for src in sources if isinstance(sources, list) else []:
         if not isinstance(src, dict) or not {"path", "sha256"} <= set(src):
             continue  # already reported
+        places = [q for q in recorded_paths(src, root) if q.exists()]
         try:
-            digest = hash_source(src["path"])
-        except (InputError, OSError):
+            digest = hash_source(places[0], exclude=(root,)) if places else None
+            for q in places[1:]:
+                if digest == src["sha256"]:
+                    break
+                digest = hash_source(q, exclude=(root,))
+        except OSError:
+            digest = None
+        if digest is None:
             msg = f"source {src['path']!r} not found; cannot verify its sha256"
             problems.append(Problem(META_NAME, None, msg))
             continue

@@ -39,3 +39,7 @@ class ParameterError(ValueError):
 
     def __str__(self) -> str:
         return f"{self.param}: {self.message}"
+
+
+class EmptyResultError(RainsetError):
+    """A run finished without producing a single sample; the message says why."""

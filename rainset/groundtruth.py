@@ -51,6 +51,7 @@ Speed and memory
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 from collections.abc import Iterable
@@ -73,6 +74,18 @@ MAD_SCALE = 1.4826
 SIGMA_FLOOR = 1.0
 #: Samples above the median by more than this many sigmas count as rain (method "robust").
 ROBUST_K = 2.5
+#: The estimators :func:`estimate_clean` offers.
+METHODS: tuple[str, ...] = ("spa", "robust", "anchored")
+#: Method "anchored": a sample this many levels above the anchor is rain (the mask threshold).
+ANCHOR_RAIN_LEVEL = 13
+#: Method "anchored": an element with more rain samples than this keeps its anchor (SPA value).
+ANCHOR_MAX_RAIN = 15
+#: Method "anchored": window ``[a - wl, a + wu]`` in units of the noise scale
+#: ``sigma = D90 / 1.645`` as exact ratios ``wu = ceil(D90 * 2500 / 1645)`` (2.5 sigma) and
+#: ``wl = ceil(D90 * 4000 / 1645)`` (4 sigma), each at least 2 levels.
+ANCHOR_UP = 2500
+ANCHOR_DOWN = 4000
+ANCHOR_Z90 = 1645
 
 # Samples per numpy/torch tile: 15-25 bytes of temporaries each, 250-420 MB measured.
 _TILE_SAMPLES = 1 << 24
@@ -176,7 +189,7 @@ def estimate_clean(
     frames: np.ndarray,
     *,
     select: Literal["luma", "rgb"] = "luma",
-    method: Literal["spa", "robust"] = "spa",
+    method: Literal["spa", "robust", "anchored"] = "spa",
     device: Literal["auto", "cpu", "cuda"] = "cpu",
     tile_rows: int | None = None,
 ) -> GTResult:
@@ -189,7 +202,8 @@ def estimate_clean(
         ``stack[::2]`` are used without a copy; frames that are not contiguous are copied.
     select : "luma" (default: the released SPANet notebook) votes on full-range BT.601 luma;
         "rgb" votes over all three channels.
-    method : "spa" (default: the paper's estimator) or "robust" (rain-rejecting mean).
+    method : "spa" (default: the paper's estimator), "robust" (rain-rejecting mean) or
+        "anchored" (SPA-anchored trimmed mean, see the module notes).
     device : "cpu" (numba, else numpy), "cuda" (PyTorch on a GPU) or "auto" (cuda when
         PyTorch sees one, else cpu).
     tile_rows : rows per tile for the numpy and torch paths (bounds their working memory);
@@ -208,14 +222,16 @@ def estimate_clean(
     """
     if select not in ("luma", "rgb"):
         raise ValueError(f"select must be 'luma' or 'rgb', got {select!r}")
-    if method not in ("spa", "robust"):
-        raise ValueError(f"method must be 'spa' or 'robust', got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     return _estimate(
         frames, select=select, method=method, engine=_engine(device), tile_rows=tile_rows
     )
 
 
-def warm_up(*, select: Literal["luma", "rgb"] = "luma", method: Literal["spa", "robust"] = "spa") -> None:
+def warm_up(
+    *, select: Literal["luma", "rgb"] = "luma", method: Literal["spa", "robust", "anchored"] = "spa"
+) -> None:
     """Load the compiled kernels (from numba's on-disk cache, or compile them) on a tiny stack.
 
     Loading takes ~0.5 s even from the cache; a caller can run this in a thread while it
@@ -341,11 +357,63 @@ def robust_threshold_table(k: float = ROBUST_K) -> np.ndarray:
     return np.clip(thr, 0, 255).astype(np.uint8)
 
 
+def anchor_window(lowdev: np.ndarray) -> tuple[int, int]:
+    """Method "anchored": the window ``wl, wu`` (levels below, above the anchor) from the counts
+    ``lowdev[d]`` of samples ``d`` levels at or below their anchor (all elements together).
+
+    ``D90`` is the smallest ``d`` with ``10 * #{dev <= d} >= 9 * #{dev >= 0}``: the 90th
+    percentile of the lower deviations, 1.645 sigma for Gaussian noise around a centred anchor.
+    """
+    cum = np.cumsum(np.asarray(lowdev, np.int64))
+    d90 = int(np.argmax(10 * cum >= 9 * cum[-1]))
+    wu = max(-(-d90 * ANCHOR_UP // ANCHOR_Z90), 2)
+    wl = max(-(-d90 * ANCHOR_DOWN // ANCHOR_Z90), 2)
+    return wl, wu
+
+
+def anchored_mean(frames: np.ndarray, anchor: np.ndarray, wl: int, wu: int) -> np.ndarray:
+    """Method "anchored", step 3: each element's mean of the samples in ``[a - wl, a + wu]``.
+
+    ``a`` is the element's anchor; an element with more than :data:`ANCHOR_MAX_RAIN` samples
+    above ``a + ANCHOR_RAIN_LEVEL`` (or none in the window) keeps ``a``. The mean is rounded half
+    up: ``(2 sum + n) // (2 n)``.
+
+    Parameters
+    ----------
+    frames : (T, ...) uint8 ndarray
+    anchor : (...) uint8 ndarray, one anchor per element
+    wl, wu : window below and above the anchor, levels >= 0.
+
+    Returns
+    -------
+    image : (...) uint8 ndarray
+    """
+    x = _as_2d(frames, "frames")
+    a = np.ascontiguousarray(anchor, np.uint8).reshape(-1)
+    if a.shape[0] != x.shape[1]:
+        raise ValueError(f"anchor must have one value per element, got {anchor.shape} for {frames.shape}")
+    return _anchored(x, a, int(wl), int(wu), engine=_cpu_engine(), tile=None).reshape(frames.shape[1:])
+
+
 # --- dispatch -------------------------------------------------------------------------------
 
 
 def _cpu_engine() -> Engine:
     return "numba" if importlib.util.find_spec("numba") is not None else "numpy"
+
+
+def check_device(device: str) -> None:
+    """Raise now what :func:`estimate_clean` would raise for ``device``, before any work.
+
+    Raises
+    ------
+    ValueError
+        ``device`` is not "auto", "cpu" or "cuda".
+    RainsetError
+        ``device="cuda"`` without PyTorch or without a CUDA device.
+    """
+    if device != "cpu":
+        _engine(device)
 
 
 def _engine(device: str) -> Engine:
@@ -398,6 +466,13 @@ def _estimate(frames, *, select, method, engine: Engine, tile_rows=None) -> GTRe
     if method == "robust":
         image = _robust(x, robust_threshold_table(ROBUST_K), engine=engine, tile=tile)
         return GTResult(image.reshape(h, w, 3), None, n, None, None, None, select, method)
+    if method == "anchored":
+        spa = _estimate(frames, select=select, method="spa", engine=engine, tile_rows=tile_rows)
+        anchor = spa.image.reshape(-1)
+        wl, wu = anchor_window(_lowdev_hist(x, anchor, engine=engine, tile=tile))
+        image = _anchored(x, anchor, wl, wu, engine=engine, tile=tile)
+        log.debug("estimate: N=%d anchored p_hat=%d window -%d..+%d", n, spa.p_hat, wl, wu)
+        return dataclasses.replace(spa, image=image.reshape(h, w, 3), method=method)
     luma = select == "luma"
     if tile is not None and luma:
         tile //= 3
@@ -459,6 +534,51 @@ def _robust(x, table, *, engine: Engine, tile):
 
         return _gt_torch.robust(x, table, device=engine[6:], tile=tile or _auto_tile(x))
     return _tiles(x, tile or _auto_tile(x), lambda s: _np_robust(s, table))
+
+
+def _lowdev_hist(x, anchor, *, engine: Engine, tile):
+    if engine == "numba":
+        from rainset import _gt_numba as nb
+
+        return nb.lowdev_hist(x, anchor)
+    if engine.startswith("torch"):
+        from rainset import _gt_torch
+
+        return _gt_torch.lowdev_hist(x, anchor, device=engine[6:], tile=tile or _auto_tile(x))
+    tile = tile or _auto_tile(x)
+    hist = np.zeros(256, np.int64)
+    for c0 in range(0, x.shape[1], tile):
+        d = anchor[None, c0 : c0 + tile].astype(np.int16) - x[:, c0 : c0 + tile]
+        hist += np.bincount(d[d >= 0].ravel(), minlength=256)[:256]
+    return hist
+
+
+def _anchored(x, anchor, wl, wu, *, engine: Engine, tile):
+    args = (wl, wu, ANCHOR_RAIN_LEVEL, ANCHOR_MAX_RAIN)
+    if engine == "numba":
+        from rainset import _gt_numba as nb
+
+        return nb.anchored(x, anchor, *args)
+    if engine.startswith("torch"):
+        from rainset import _gt_torch
+
+        return _gt_torch.anchored(x, anchor, *args, device=engine[6:], tile=tile or _auto_tile(x))
+    tile = tile or _auto_tile(x)
+    out = np.empty(x.shape[1], np.uint8)
+    for c0 in range(0, x.shape[1], tile):
+        out[c0 : c0 + tile] = _np_anchored(x[:, c0 : c0 + tile], anchor[c0 : c0 + tile], *args)
+    return out
+
+
+def _np_anchored(v, a, wl, wu, rain, max_rain):
+    v = v.astype(np.int32)
+    a = a.astype(np.int32)
+    keep = (v >= a - wl) & (v <= a + wu)
+    n = keep.sum(axis=0)
+    tot = np.where(keep, v, 0).sum(axis=0).astype(np.int64)
+    r = (v > a + rain).sum(axis=0)
+    mean = (2 * tot + n) // np.maximum(2 * n, 1)
+    return np.where((r > max_rain) | (n == 0), a, mean).astype(np.uint8)
 
 
 # --- numpy path: sort each tile's samples along time ----------------------------------------

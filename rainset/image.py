@@ -28,30 +28,96 @@ def is_image_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as RGB.
+def _tiff_orientation(tiff: bytes) -> int:
+    """Orientation tag (0x0112) of IFD0 in a TIFF/EXIF block, 1 when absent or unreadable."""
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return 1
+    order = "little" if tiff[:2] == b"II" else "big"
+    ifd = int.from_bytes(tiff[4:8], order)
+    if ifd + 2 > len(tiff):
+        return 1
+    count = int.from_bytes(tiff[ifd : ifd + 2], order)
+    for k in range(count):
+        e = ifd + 2 + 12 * k
+        if e + 12 > len(tiff):
+            break
+        if int.from_bytes(tiff[e : e + 2], order) == 0x0112:
+            value = int.from_bytes(tiff[e + 8 : e + 10], order)
+            return value if 1 <= value <= 8 else 1
+    return 1
 
-    Parameters
-    ----------
-    path : path to a PNG, JPEG or other OpenCV-readable image.
 
-    Returns
-    -------
-    image : (H, W, 3) uint8 or uint16 ndarray
-        RGB; grey images are repeated to three channels, alpha is dropped; 16-bit PNGs stay
-        uint16.
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1..8) of an encoded JPEG, PNG, WebP or TIFF image; 1 if none.
 
-    Raises
-    ------
-    InputError
-        The file is missing or cannot be decoded as an image.
+    1 is upright; 6 means the camera was turned so the picture must be rotated 90 degrees
+    clockwise to show upright (the usual portrait phone photo); see the EXIF 2.3 standard.
     """
+    if data[:2] == b"\xff\xd8":  # JPEG: walk the marker segments up to the image data
+        i = 2
+        while i + 4 <= len(data) and data[i] == 0xFF:
+            marker = data[i + 1]
+            if marker in (0xD9, 0xDA):
+                break
+            size = int.from_bytes(data[i + 2 : i + 4], "big")
+            body = data[i + 4 : i + 2 + size]
+            if marker == 0xE1 and body[:6] == b"Exif\0\0":
+                return _tiff_orientation(body[6:])
+            i += 2 + size
+        return 1
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        i = 8
+        while i + 8 <= len(data):
+            size = int.from_bytes(data[i : i + 4], "big")
+            kind = data[i + 4 : i + 8]
+            if kind == b"eXIf":
+                return _tiff_orientation(data[i + 8 : i + 8 + size])
+            if kind in (b"IDAT", b"IEND"):
+                break
+            i += 12 + size
+        return 1
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        i = 12
+        while i + 8 <= len(data):
+            size = int.from_bytes(data[i + 4 : i + 8], "little")
+            if data[i : i + 4] == b"EXIF":
+                body = data[i + 8 : i + 8 + size]
+                return _tiff_orientation(body[6:] if body[:6] == b"Exif\0\0" else body)
+            i += 8 + size + (size & 1)
+        return 1
+    return _tiff_orientation(data[:1 << 20])
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn a stored image (as decoded, ignoring EXIF) upright for an EXIF ``orientation``."""
+    if orientation == 2:
+        return image[:, ::-1]
+    if orientation == 3:
+        return image[::-1, ::-1]
+    if orientation == 4:
+        return image[::-1]
+    if orientation == 5:
+        return image.swapaxes(0, 1)
+    if orientation == 6:
+        return np.rot90(image, -1)
+    if orientation == 7:
+        return np.rot90(image, 2).swapaxes(0, 1)
+    if orientation == 8:
+        return np.rot90(image, 1)
+    return image
+
+
+def read_image_oriented(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """:func:`read_image`, also returning the EXIF orientation that was applied (1 = none)."""
     path = Path(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise InputError(f"{path}: cannot read image ({exc.strerror or exc}).") from None
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    from rainset._cvlog import opencv_quiet
+
+    with opencv_quiet():  # a bad file is our one-line error, not OpenCV's log lines
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
         raise InputError(f"{path}: not a readable image (empty, truncated or unknown format).")
     if img.ndim == 2:
@@ -62,7 +128,30 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     if img.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{path}: unsupported sample type {img.dtype} (want 8 or 16 bit).")
-    return np.ascontiguousarray(img)
+    orientation = exif_orientation(data[: 1 << 20].tobytes())
+    return np.ascontiguousarray(apply_orientation(img, orientation)), orientation
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB, turned upright by its EXIF orientation.
+
+    Parameters
+    ----------
+    path : path to a PNG, JPEG or other OpenCV-readable image.
+
+    Returns
+    -------
+    image : (H, W, 3) uint8 or uint16 ndarray
+        RGB; grey images are repeated to three channels, alpha is dropped; 16-bit PNGs stay
+        uint16. An EXIF orientation (phone photos) is applied, as OpenCV's and PIL's default
+        readers do, so the array is the picture as a person sees it.
+
+    Raises
+    ------
+    InputError
+        The file is missing or cannot be decoded as an image.
+    """
+    return read_image_oriented(path)[0]
 
 
 def write_image(

@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -29,9 +28,11 @@ import cv2
 import numpy as np
 
 from rainset.dataset import DatasetWriter, SplitRule
-from rainset.errors import InputError
+from rainset.errors import EmptyResultError, InputError, ParameterError
 from rainset.fsutil import atomic_write_text
 from rainset.image import is_image_path, write_image
+from rainset.inputs import SourcePlan, check_outputs, natural_sorted, plan_inputs, scene_id
+from rainset.stabilize import warp
 from rainset.timelapse import (
     N_FRAMES,
     FrameScore,
@@ -82,6 +83,8 @@ class PairsOptions:
             raise ValueError(f"pairs_per_segment must be >= 1, got {self.pairs_per_segment}")
         if self.select not in ("even", "consistent"):
             raise ValueError(f"select must be 'even' or 'consistent', got {self.select!r}")
+        if int(self.seed) < 0:  # numpy seeds are >= 0; refused here, not after frames are written
+            raise ParameterError("seed", f"must be >= 0, got {self.seed}")
 
     def params(self) -> dict:
         """The options as the dataset's ``params`` (JSON)."""
@@ -122,11 +125,12 @@ class SceneResult:
 # ----------------------------------------------------------------------------- inputs
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".") or "scene"
-
-
-def find_scenes(path: str | os.PathLike) -> list[tuple[str, Path]]:
+def find_scenes(
+    path: str | os.PathLike,
+    *,
+    root: str | os.PathLike | None = None,
+    exclude: Iterable[str | os.PathLike] = (),
+) -> list[tuple[str, Path]]:
     """The scenes of an input and their stable ids.
 
     Parameters
@@ -134,13 +138,15 @@ def find_scenes(path: str | os.PathLike) -> list[tuple[str, Path]]:
     path : a video file (one scene); a folder of frames (one scene); or a folder whose entries
         are scenes: video files (by suffix) and sub-folders of frames. Other files are skipped
         with a log line.
+    root : scene ids are paths relative to this folder (see :func:`rainset.inputs.scene_id`).
+    exclude : outputs inside ``path``; never taken for scenes.
 
     Returns
     -------
-    scenes : list of (scene id, source path), in natural order of the entry names. The id is
-        the file stem or folder name with characters other than letters, digits, ``.-_``
-        replaced by ``_``; where two entries would share an id, each keeps its full name
-        (``a.mp4`` -> ``a.mp4``), and a counter settles what still collides.
+    scenes : list of (scene id, source path), in natural order of the entry names. The id
+        follows :func:`rainset.inputs.scene_id` (the stem or folder name, or the path relative
+        to ``root``) and does not depend on the other entries; :func:`plan_scenes` refuses
+        ids that collide.
 
     Raises
     ------
@@ -151,10 +157,11 @@ def find_scenes(path: str | os.PathLike) -> list[tuple[str, Path]]:
     if not path.exists():
         raise InputError(f"{path}: no such file or folder.")
     if path.is_file():
-        return [(_safe(path.stem), path)]
+        return [(scene_id(path, root=root), path)]
+    skip = {Path(os.path.realpath(e)) for e in exclude}
     entries, skipped = [], []
-    for e in sorted(path.iterdir(), key=lambda p: _natural(p.name)):
-        if e.name.startswith("."):
+    for e in natural_sorted(path.iterdir(), key=lambda p: p.name):
+        if e.name.startswith(".") or Path(os.path.realpath(e)) in skip:
             continue
         if e.is_file() and e.suffix.lower() in VIDEO_SUFFIXES:
             entries.append(e)
@@ -165,27 +172,39 @@ def find_scenes(path: str | os.PathLike) -> list[tuple[str, Path]]:
     images = [e for e in path.iterdir() if e.is_file() and is_image_path(e)]
     if not entries:
         if images:
-            return [(_safe(path.name), path)]  # the folder itself is one scene's frames
+            return [(scene_id(path, root=root), path)]  # the folder itself is one scene's frames
         raise InputError(f"{path}: no video files and no folders of frames in it.")
     if images:
         logger.warning("%s: ignoring %d loose image files beside the scenes", path, len(images))
     if skipped:
         logger.info("%s: skipped %s (not a video or a frame folder)", path, ", ".join(skipped))
-    stems = [_safe(e.stem if e.is_file() else e.name) for e in entries]
-    ids: list[str] = []
-    for e, stem in zip(entries, stems):
-        sid = stem if stems.count(stem) == 1 else _safe(e.name)
-        base, k = sid, 2
-        while sid in ids:
-            sid, k = f"{base}-{k}", k + 1
-        ids.append(sid)
-    return list(zip(ids, entries))
+    return [(scene_id(e, root=root), e) for e in entries]
 
 
-def _natural(name: str) -> tuple:
-    return tuple(
-        (0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in re.split(r"(\d+)", name)
-    )
+def plan_scenes(
+    input_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    root: str | os.PathLike | None = None,
+    scene: str | None = None,
+    allow_duplicate_sources: bool = False,
+) -> SourcePlan:
+    """The scenes :func:`build_pairs` will run, checked before anything is written.
+
+    ``out`` may not be or contain ``input_path``; inside it, it is left out of the scenes and
+    the hashes (a note says so). Scene ids follow :func:`rainset.inputs.scene_id`; ``scene``
+    names the single scene of a video or frame folder. See :func:`rainset.inputs.plan_sources`
+    for the refusals (one id for two contents, one content under two ids).
+    """
+    check_outputs({"out": out}, [input_path])  # before listing: out may not hold the input
+    found = find_scenes(input_path, root=root, exclude=[out])
+    if scene is not None and len(found) != 1:
+        raise ParameterError("scene", f"names a single scene; {input_path} holds {len(found)}")
+    plan = plan_inputs(
+        [p for _, p in found], out, ids=None if scene else [sid for sid, _ in found], scene=scene,
+        allow_duplicates=allow_duplicate_sources, checked=[input_path],
+    )  # fmt: skip
+    return plan
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -275,7 +294,10 @@ def build_pairs(
     image_format: Literal["png", "jpg"] = "png",
     jpeg_quality: int = 95,
     note: str = "",
-    scenes: list[tuple[str, Path]] | None = None,
+    scenes: SourcePlan | None = None,
+    root: str | os.PathLike | None = None,
+    scene: str | None = None,
+    allow_duplicate_sources: bool = False,
 ) -> Iterator[SceneResult]:
     """Make a time-lapse pairs dataset from every scene of ``input_path`` (resumable).
 
@@ -288,7 +310,9 @@ def build_pairs(
     split_rule : scene -> split (default :class:`SplitRule`'s hashed 20 % test).
     image_format, jpeg_quality : how frames (and clean images) are stored.
     note : licence / provenance note recorded with every source.
-    scenes : ``find_scenes(input_path)``, when the caller already has it.
+    scenes : ``plan_scenes(input_path, out, ...)``, when the caller already has it.
+    root, scene, allow_duplicate_sources : scene ids and duplicate inputs, see
+        :func:`plan_scenes` (used when ``scenes`` is not given).
 
     Yields
     ------
@@ -296,27 +320,46 @@ def build_pairs(
         the last.
     """
     out = Path(out)
-    scenes = find_scenes(input_path) if scenes is None else scenes
+    if scenes is None:
+        scenes = plan_scenes(input_path, out, root=root, scene=scene,
+                             allow_duplicate_sources=allow_duplicate_sources)  # fmt: skip
+    check_sources(scenes, out)
     results = []
     with DatasetWriter(
         out, kind="timelapse", params=options.params(), split_rule=split_rule or SplitRule(),
         image_format=image_format, jpeg_quality=jpeg_quality, tool="rainset pairs",
     ) as writer:  # fmt: skip
-        for scene, source in scenes:
+        for src in scenes.sources:
+            scene, source = src.scene, src.path
             done = out / "scenes" / f"{scene}.json"
             result = None
+            # Every scene's source, finished ones included: a killed run may not have recorded it.
+            writer.add_source(source, note=note, sha256=src.sha256, scene=scene)
             if done.is_file():
                 result = SceneResult.from_json(json.loads(done.read_text(encoding="utf-8")))
                 if not _complete(result, writer, options):
                     logger.warning("%s: records missing from %s; redoing the scene", scene, out)
                     result = None
             if result is None:
-                writer.add_source(source, note=note)
                 result = _build_scene(scene, source, out, writer, options)
                 atomic_write_text(done, json.dumps(result.to_json(), indent=1) + "\n")
             results.append(result)
             yield result
     write_report(out, results, options, str(input_path))
+
+
+def check_sources(scenes: SourcePlan, out: str | os.PathLike) -> None:
+    """Open every scene still to do in ``out`` (its header only), before anything is written.
+
+    Raises
+    ------
+    InputError
+        A source is not a video or frame folder that can be read: the run fails before the
+        scenes ahead of it are written, not after.
+    """
+    for src in scenes.sources:
+        if not (Path(out) / "scenes" / f"{src.scene}.json").is_file():
+            probe(src.path)
 
 
 def _build_scene(scene: str, source: Path, out: Path, writer, options: PairsOptions) -> SceneResult:
@@ -325,6 +368,9 @@ def _build_scene(scene: str, source: Path, out: Path, writer, options: PairsOpti
     scores, segments, rejections, factor = analyse_scene(
         _tap(iter_frames(source), thumbs), config=options.static, min_length=options.n_frames
     )
+    stabs: dict = {}
+    if options.static.stabilize and segments:
+        segments, rejections, stabs = _stabilize_segments(source, info.kind, segments, rejections, scores, options)
     result = SceneResult(scene, str(source), len(scores), info.fps, segments, rejections)
     logger.info("%s: %d frames, %d segment(s) kept", scene, len(scores), len(segments))
     stats = f"stats/{scene}.csv"
@@ -337,7 +383,11 @@ def _build_scene(scene: str, source: Path, out: Path, writer, options: PairsOpti
         for i, s in enumerate(segments)
     }
     result.frames = chosen
+    stabs = {result.segment_id(i): st for i, st in stabs.items()}
     for sid, frames in _segment_frames(source, info.kind, chosen):
+        stab = stabs.get(sid)
+        if stab is not None:  # the registered frames: pixel-aligned with each other
+            frames = np.stack([warp(f, m, stab.crop) for f, m in zip(frames, stab.matrices)])
         masks = (
             foreground_masks(frames, factor=factor, level=options.static.foreground_level)
             if options.masks
@@ -345,7 +395,7 @@ def _build_scene(scene: str, source: Path, out: Path, writer, options: PairsOpti
         )
         clean = _pseudo_gt(frames) if options.pseudo_gt else None
         result.pairs[sid] = _write_segment(
-            writer, scene, sid, chosen[sid], frames, masks, clean, options
+            writer, scene, sid, chosen[sid], frames, masks, clean, options, stab=stab
         )
         k = int(sid.rsplit("/s", 1)[1])
         sheet = f"sheets/{scene}_s{k:02d}.png"
@@ -359,6 +409,34 @@ def _build_scene(scene: str, source: Path, out: Path, writer, options: PairsOpti
         )
         result.sheets.append(sheet)
     return result
+
+
+def _stabilize_segments(source, kind, segments, rejections, scores, options: PairsOptions):
+    """Register each segment's chosen frames (:func:`rainset.stabilize.stabilize`); a segment
+    registration cannot fix becomes a "moving camera" rejection with the measured figures.
+
+    Returns the kept segments, the rejections and ``{segment id: Stabilization}`` under the
+    kept segments' ids. Decodes the chosen frames once more (the write pass warps them again
+    with the stored transforms).
+    """
+    from rainset.stabilize import stabilize
+
+    cfg = options.static
+    picks = {
+        str(i): choose_frames(s, options.n_frames, select=options.select, scores=scores)
+        for i, s in enumerate(segments)
+    }
+    verdicts = {int(k): stabilize(frames, cfg.stabilize, cfg.policy)[0] for k, frames in _segment_frames(source, kind, picks)}
+    kept, stabs, rejections = [], {}, list(rejections)
+    for i, seg in enumerate(segments):
+        st = verdicts[i]
+        if st.ok:
+            stabs[len(kept)] = st
+            kept.append(seg)
+        else:
+            rejections.append(Rejection(seg.start, seg.stop, "moving camera", f"cannot be stabilised: {st.refused}"))
+    rejections.sort(key=lambda r: r.start)
+    return kept, rejections, stabs
 
 
 def _segment_frames(
@@ -392,8 +470,9 @@ def _pseudo_gt(frames: np.ndarray) -> np.ndarray:
     return estimate_clean(frames).image
 
 
-def _write_segment(writer, scene, sid, indices, frames, masks, clean, options) -> int:
-    """Write a segment's frames (once), masks, clean image and pairs; returns the pair count."""
+def _write_segment(writer, scene, sid, indices, frames, masks, clean, options, stab=None) -> int:
+    """Write a segment's frames (once), masks, clean image and pairs; returns the pair count.
+    ``stab``: the segment's stabilisation, recorded per frame (transform) and per segment."""
     tag = sid.rsplit("/", 1)[1]
     clean_rel = writer.write_image(f"clean/{scene}/{tag}", clean) if clean is not None else None
     for j, i in enumerate(indices):
@@ -411,6 +490,10 @@ def _write_segment(writer, scene, sid, indices, frames, masks, clean, options) -
             rec["mask"] = writer.write_image(f"masks/{scene}/{i:06d}", masks[j])
         if clean_rel is not None:
             rec["clean"] = clean_rel
+        if stab is not None:
+            info = stab.record()
+            rec["transform"] = info.pop("transforms")[j]
+            rec["stabilize"] = info
         writer.add(rec)
     pairs = _pairs(scene, sid, indices, options)
     writer.add_pairs([p for p in pairs if not writer.has_pair(p["id"])])
@@ -435,6 +518,22 @@ def _complete(result: SceneResult, writer, options: PairsOptions) -> bool:
         if not all(writer.has_pair(p["id"]) for p in _pairs(result.scene, sid, indices, options)):
             return False
     return True
+
+
+def require_frames(results: list[SceneResult], out: str | os.PathLike) -> None:
+    """Raise :class:`EmptyResultError` when no scene kept a frame, saying why per scene."""
+    if any(r.frames for r in results):
+        return
+    out = Path(out)
+    why = "; ".join(
+        f"{r.scene}: "
+        + (", ".join(f"{x.start}-{x.stop - 1} {x.reason}" for x in r.rejections[:3]) or f"{r.n_frames} frames")
+        for r in results[:3]
+    )
+    raise EmptyResultError(
+        f"no static stretch long enough for `n_frames` was found ({why}), so the dataset {out} "
+        f"holds no frame; {out / 'report.md'} says why each stretch was rejected."
+    )
 
 
 # ----------------------------------------------------------------------------- sheets, report

@@ -59,6 +59,8 @@ from typing import Literal
 import numpy as np
 from scipy.special import ndtr
 
+from rainset._checks import require_finite, require_finite_all
+from rainset.errors import ParameterError
 from rainset.image import MASK_THRESHOLD
 
 #: Points per pixel of streak length in the kernel's quadrature: the along-streak variance is
@@ -388,29 +390,32 @@ class SynthConfig:
     mask_threshold: int = MASK_THRESHOLD
 
     def __post_init__(self) -> None:
+        for name in ("angles", "radii", "length", "brightness"):
+            require_finite_all(name, getattr(self, name))
+        require_finite("jitter", self.jitter)
         if not self.angles or any(not -90.0 < float(a) <= 90.0 for a in self.angles):
-            raise ValueError(f"angles must be a non-empty list in (-90, 90], got {self.angles}")
+            raise ParameterError("angles", f"must be a non-empty list in (-90, 90], got {self.angles}")
         if not self.radii or any(float(r) < 0 for r in self.radii):
-            raise ValueError(f"radii must be a non-empty list of values >= 0, got {self.radii}")
+            raise ParameterError("radii", f"must be a non-empty list of values >= 0, got {self.radii}")
         bad = [d for d in self.densities if d not in DENSITY_COVERAGE]
         if not self.densities or bad:
-            raise ValueError(
-                f"densities must be among {list(DENSITY_COVERAGE)}, got {self.densities}"
+            raise ParameterError(
+                "densities", f"must be among {list(DENSITY_COVERAGE)}, got {self.densities}"
             )
         if not 0 <= self.length[0] <= self.length[1]:
-            raise ValueError(f"length must be (min, max) with 0 <= min <= max, got {self.length}")
+            raise ParameterError("length", f"must be (min, max) with 0 <= min <= max, got {self.length}")
         if not 0 <= self.brightness[0] <= self.brightness[1] <= 1:
-            raise ValueError(f"brightness must be (min, max) in [0, 1], got {self.brightness}")
+            raise ParameterError("brightness", f"must be (min, max) in [0, 1], got {self.brightness}")
         if not 0 <= self.jitter < 1:
-            raise ValueError(f"jitter must be in [0, 1), got {self.jitter}")
+            raise ParameterError("jitter", f"must be in [0, 1), got {self.jitter}")
         if self.layers not in (1, 2):
-            raise ValueError(f"layers must be 1 or 2, got {self.layers}")
+            raise ParameterError("layers", f"must be 1 or 2, got {self.layers}")
         if self.blend not in ("add", "screen"):
-            raise ValueError(f"blend must be 'add' or 'screen', got {self.blend!r}")
+            raise ParameterError("blend", f"must be 'add' or 'screen', got {self.blend!r}")
         if not 1 <= self.mask_threshold <= 255:
-            raise ValueError(f"mask_threshold must be in 1..255 levels, got {self.mask_threshold}")
+            raise ParameterError("mask_threshold", f"must be in 1..255 levels, got {self.mask_threshold}")
         if self.reference_height < 1:
-            raise ValueError(f"reference_height must be >= 1, got {self.reference_height}")
+            raise ParameterError("reference_height", f"must be >= 1, got {self.reference_height}")
         for name in ("angles", "radii", "densities", "length", "brightness"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 

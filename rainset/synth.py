@@ -18,25 +18,27 @@ filters the low-pass tiers and writes datasets.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal, NamedTuple
 
 import cv2
 import numpy as np
 
-from rainset.dataset import DatasetWriter, SplitRule
+from rainset.dataset import DatasetWriter, SplitRule, image_size
 from rainset.errors import InputError
 from rainset.fsutil import sha256_file
 from rainset.image import (
     IMAGE_SUFFIXES,
     MASK_THRESHOLD,
+    exif_orientation,
     is_image_path,
     read_image,
     write_image,
 )
+from rainset.inputs import check_outputs, iter_files
+from rainset.pathnames import check_name
 from rainset.review import Candidate, Decision, ReviewLog
 from rainset.streaks import (
     DEFAULT_CONFIG,
@@ -74,6 +76,7 @@ __all__ = [
     "SynthEvent",
     "SynthOptions",
     "bundled_photos",
+    "check_photos",
     "choose_tier",
     "composite",
     "detail_kept",
@@ -525,8 +528,11 @@ def bundled_photos() -> list[Photo]:
     return photos
 
 
-def find_photos(folder: str | os.PathLike) -> list[Photo]:
+def find_photos(folder: str | os.PathLike, *, exclude: Iterable[str | os.PathLike] = ()) -> list[Photo]:
     """Every image below ``folder`` (recursive, hidden files skipped), sorted by relative path.
+
+    ``exclude``: folders left out (an output dataset written inside ``folder``, see
+    :func:`rainset.inputs.check_outputs`).
 
     Raises
     ------
@@ -538,7 +544,7 @@ def find_photos(folder: str | os.PathLike) -> list[Photo]:
     if not root.is_dir():
         raise InputError(f"{root}: not a folder of clean photos.")
     photos, stems = [], {}
-    for p in sorted(root.rglob("*")):
+    for p in sorted(iter_files(root, exclude=exclude)):
         rel = p.relative_to(root).as_posix()
         if (
             not p.is_file()
@@ -546,6 +552,7 @@ def find_photos(folder: str | os.PathLike) -> list[Photo]:
             or any(s.startswith(".") for s in rel.split("/"))
         ):
             continue
+        check_name(p, rel)  # rel becomes the sample id and part of every output path
         photo = Photo(rel, p)
         if photo.stem in stems:
             raise InputError(
@@ -561,6 +568,12 @@ def find_photos(folder: str | os.PathLike) -> list[Photo]:
     return photos
 
 
+def photo_orientation(path: str | os.PathLike) -> int:
+    """The EXIF orientation :func:`load_photo` applies to ``path`` (1 = none)."""
+    with open(path, "rb") as f:
+        return exif_orientation(f.read(1 << 20))
+
+
 def load_photo(path: str | os.PathLike, *, max_size: int | None = None) -> np.ndarray:
     """Read a photo as (H, W, 3) uint8 RGB (16-bit scaled down), shrunk so its longer side is
     at most ``max_size`` (area interpolation) when given."""
@@ -573,6 +586,19 @@ def load_photo(path: str | os.PathLike, *, max_size: int | None = None) -> np.nd
         size = (max(1, round(w * s)), max(1, round(h * s)))
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
     return img
+
+
+def check_photos(photos: list[Photo]) -> None:
+    """Read every photo's header, so that an unreadable one fails a run before anything is
+    written (not after the photos before it).
+
+    Raises
+    ------
+    InputError
+        A photo that is missing or whose header cannot be read.
+    """
+    for photo in photos:
+        image_size(photo.path, decode=False)
 
 
 def find_semantic(photo: Photo, folder: str | os.PathLike) -> Path:
@@ -717,8 +743,10 @@ def synthesize(
     if options.tier_choice == "review" and tier_decisions is None:
         raise ValueError("tier_choice='review' needs tier_decisions (see review_tiers)")
     root = Path(root)
+    check_outputs({"root": root}, [p.path for p in photos])
     params = {**options.to_json(), "semantic": semantic_dir is not None}
     semantic = {p.key: find_semantic(p, semantic_dir) for p in photos} if semantic_dir else {}
+    check_photos(photos)
     with DatasetWriter(
         root,
         kind="paired",
@@ -734,6 +762,9 @@ def synthesize(
             todo = tuple(v for v, i in enumerate(ids) if not writer.has(i))
             digest = sha256_file(photo.path) if todo else None  # else recorded by an earlier run
             note = photo.note or f"clean photo {photo.key}"
+            orientation = photo_orientation(photo.path)
+            if orientation != 1:  # read upright; say so, since the stored pixels are sideways
+                note += f"; EXIF orientation {orientation} applied on read"
             writer.add_source(photo.path, note=note, sha256=digest)
             tier = None
             if options.tier_choice == "review":
@@ -757,27 +788,48 @@ def synthesize(
                 )
             plan.append((photo, ids, task))
         tasks = [t for _, _, t in plan if t is not None]
+        # Records arrive sample by sample (in photo then variant order) and join the manifest
+        # at once, so an interrupted run resumes after the last sample written.
         results = _run(tasks, workers)
         for _, ids, task in plan:
-            records = {r["id"]: r for r in next(results)} if task is not None else {}
+            todo = {sample_id(task.photo, v) for v in task.variants} if task is not None else set()
             for sid in ids:
-                if sid in records:
-                    writer.add(records[sid])
-                    yield SynthEvent(sid, records[sid], False)
+                if sid in todo:
+                    record = next(results)
+                    if record["id"] != sid:  # pragma: no cover - an ordering bug
+                        raise RuntimeError(f"expected sample {sid!r}, rendered {record['id']!r}")
+                    writer.add(record)
+                    yield SynthEvent(sid, record, False)
                 else:
                     yield SynthEvent(sid, None, True)
 
 
-def _run(tasks: list[_Task], workers: int) -> Iterator[list[dict]]:
-    """Results of :func:`_render_photo` in task order, in this process or a pool."""
-    if workers == 1 or len(tasks) <= 1:
-        yield from map(_render_photo, tasks)
+#: Variants per task when photos are rendered by worker processes: each task loads its photo
+#: and writes the shared images again, so a few variants a task; small enough that a kill
+#: loses little.
+_CHUNK = 4
+
+
+def _run(tasks: list[_Task], workers: int) -> Iterator[dict]:
+    """Records of :func:`_render_photo`, sample by sample in task order, here or in a pool."""
+    chunks = [
+        replace(t, variants=t.variants[i : i + _CHUNK])
+        for t in tasks
+        for i in range(0, len(t.variants), _CHUNK)
+    ]
+    if workers == 1 or len(chunks) <= 1:
+        for task in tasks:
+            yield from _render_photo(task)
         return
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
-    try:
-        yield from pool.map(_render_photo, tasks)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    from rainset._workers import worker_pool
+
+    with worker_pool(min(workers, len(chunks))) as pool:
+        for records in pool.map(_render_chunk, chunks):
+            yield from records
+
+
+def _render_chunk(task: _Task) -> list[dict]:
+    return list(_render_photo(task))
 
 
 def _save(task: _Task, stem: str, image: np.ndarray, *, lossless: bool = False) -> str:
@@ -790,8 +842,9 @@ def _save(task: _Task, stem: str, image: np.ndarray, *, lossless: bool = False) 
     return rel
 
 
-def _render_photo(task: _Task) -> list[dict]:
-    """Render and write every pending variant of one photo; return their records."""
+def _render_photo(task: _Task) -> Iterator[dict]:
+    """Render and write every pending variant of one photo; yield each record once its files
+    are written."""
     photo, opt = task.photo, task.options
     clean = load_photo(photo.path, max_size=opt.max_size)
     shared: dict = {"clean": _save(task, f"clean/{photo.stem}", clean)}
@@ -810,14 +863,13 @@ def _render_photo(task: _Task) -> list[dict]:
     if task.semantic is not None:
         shared["semantic"] = _save(task, f"semantic/{photo.stem}", _load_labels(task, clean))
     source = {"source": photo.key, "source_sha256": task.sha256}
-    records = []
     for v in task.variants:
         seed = sample_seed(opt.seed, photo.key, v)
         params = sample_params(clean.shape, config=opt.config, rng=seed)
         out = render(clean, params, mask_threshold=opt.config.mask_threshold)
         stem = f"{photo.stem}_v{v}"
         rain16 = np.clip(np.rint(out.rain / RAIN_MAP_SCALE), 0, 65535).astype(np.uint16)
-        records.append(
+        yield (
             {
                 "id": sample_id(photo, v),
                 "scene": photo.key,
@@ -835,13 +887,15 @@ def _render_photo(task: _Task) -> list[dict]:
                 **source,
             }
         )
-    return records
 
 
 def _load_labels(task: _Task, clean: np.ndarray) -> np.ndarray:
     """A semantic map as stored (grey ids or RGB colours), resized by nearest neighbour."""
     data = np.fromfile(task.semantic, dtype=np.uint8)
-    lab = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    from rainset._cvlog import opencv_quiet
+
+    with opencv_quiet():  # a bad file is our one-line error, not OpenCV's log lines
+        lab = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if lab is None:
         raise InputError(f"{task.semantic}: not a readable label map.")
     if lab.ndim == 3:

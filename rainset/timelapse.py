@@ -5,16 +5,21 @@ except for time-varying rain streaks" and says it "extracted the static part" of
 videos without saying how (time-lapse seed, Sec. III-D). This module finds that part and says
 why it kept or rejected each stretch (ARCHITECTURE.md sec. 4).
 
-Every frame is scored on downscaled luma after a temporal median of three frames, so a rain
-streak (rarely on one pixel in two consecutive frames) barely moves any score:
+Every frame is scored on downscaled luma after a temporal median of three frames (itself and
+its neighbours; the first and last frames take the first and last three), so a rain streak
+(rarely on one pixel in two consecutive frames) barely moves any score:
 
-``dx, dy``
-    Global camera shift against the reference of the current run (its first frame), in
-    full-resolution pixels: the per-axis median over a 3 x 3 grid of tiles of sub-pixel phase
-    correlation, so a passing car or a swaying branch in a few tiles does not move it.
+``dx, dy``, ``response``, ``confidence``
+    Camera motion against the reference of the current run (its first frame), in
+    full-resolution pixels, measured by the one estimator and judged by the one policy of
+    :mod:`rainset.motion` (the same as build-gt's): a similarity fitted to the sub-pixel phase
+    correlation of a 3 x 3 grid of tiles, so a passing car or a swaying branch in a few tiles
+    does not move it; a frame too featureless or rain-dominated to measure has confidence
+    below the policy's and does not count as motion.
 ``spread``
-    Diagonal of the bounding box of all shifts of the run so far: any two frames of a run are
-    at most about this far apart. A frame that would push it over ``max_shift`` starts a new run.
+    The largest displacement (the policy's figure: the largest movement the fitted model gives
+    a tile centre) of the run so far. A frame displaced by more than ``max_shift`` starts a new
+    run.
 ``cut``
     ``1 - NCC`` between consecutive smoothed frames further reduced to about 64 pixels wide,
     after undoing their whole-pixel shift when the plain score is high: near 0 within a shot
@@ -32,7 +37,7 @@ streak (rarely on one pixel in two consecutive frames) barely moves any score:
     Mean absolute difference from that median, in levels: the "consistent" frame choice picks
     the lowest.
 
-A run ends at a cut, when the shift spread exceeds ``max_shift``, or when the illumination
+A run ends at a cut, when a frame's displacement exceeds ``max_shift``, or when the illumination
 change exceeds ``max_illumination``; frames whose foreground fraction exceeds
 ``max_foreground`` are dropped from it. Maximal remaining pieces of at least ``N`` frames are
 the kept segments; every other stretch gets a reason.
@@ -41,7 +46,6 @@ the kept segments; every other stretch gets a reason.
 from __future__ import annotations
 
 import csv
-import functools
 import itertools
 import logging
 import math
@@ -55,7 +59,23 @@ import cv2
 import numpy as np
 import scipy.fft
 
+from rainset._checks import require_finite
+from rainset.errors import ParameterError
 from rainset.fsutil import atomic_path
+from rainset.motion import STABILIZE_MODES, MotionPolicy
+from rainset.registration import (
+    PEAK_SIGMA,  # noqa: F401
+    SHARED,
+    Registrar,
+    _fast_len,  # noqa: F401
+    _grid_tiles,  # noqa: F401
+    _median3,
+    analysis_luma,
+    counts_as_moving,
+    keep_model,
+    model_matrix,
+    phase_shifts,  # noqa: F401
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,35 +93,39 @@ class StaticConfig:
 
     Parameters
     ----------
-    max_shift : largest camera shift, in full-resolution pixels, between any two frames of a
-        segment (the diagonal of the shifts' bounding box). 2 px: a tripod in wind or a
-        stabilised phone leaves less; a hand-held shot or a slow drift more within seconds.
+    max_shift : largest displacement, in full-resolution pixels, of a frame against the
+        segment's first frame: :attr:`rainset.motion.MotionPolicy.max_shift` (one limit, one
+        meaning, for build-gt and pairs).
     max_cut : largest ``1 - NCC`` between consecutive coarse frames within a shot. Frames of
         one rainy shot score below 0.07 on real footage (pans and violent wind included);
         different shots 0.5 to 1.
     max_illumination : largest relative change of the mean luma against the run's first frame
-        (0.10, as :data:`rainset.motion.MAX_DRIFT`).
+        (:attr:`rainset.motion.MotionPolicy.max_drift`).
     max_foreground : largest fraction of moving-foreground pixels a kept frame may have. Above
         30 % too little of the frame is shared background for the consistency loss.
     foreground_level : difference, in 8-bit luma levels (half the analysis resolution), that
         makes a pixel foreground. Rain is mostly removed by the temporal median before this test.
-    size : target longest side of the analysis image. The downscale factor is also capped so
-        that ``max_shift`` stays at least a third of an analysis pixel (the shift estimate's
-        noise on rainy static footage is 0.02-0.06 analysis px), i.e. 6 for the default:
-        720 x 480 is analysed at 240 x 160, 1080p at 320 x 180, 4K at 640 x 360.
+    size : target longest side of the analysis image
+        (:meth:`rainset.motion.MotionPolicy.factor`).
     chunk : most frames per foreground chunk (memory: ``chunk`` analysis images).
+    stabilize : ``None``, or the model (``"translation"``, ``"similarity"``) the kept segments
+        are registered with (:mod:`rainset.stabilize`): a run then ends only where the camera
+        moves beyond :attr:`~rainset.motion.MotionPolicy.max_correction` (shake is undone),
+        and the foreground test compares frames after undoing their measured motion.
     """
 
-    max_shift: float = 2.0
+    max_shift: float = MotionPolicy.max_shift
     max_cut: float = 0.3
-    max_illumination: float = 0.10
+    max_illumination: float = MotionPolicy.max_drift
     max_foreground: float = 0.3
     foreground_level: int = 20
-    size: int = 320
+    size: int = MotionPolicy.size
     chunk: int = 100
+    stabilize: Literal["translation", "similarity"] | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_shift", "max_cut", "max_illumination", "max_foreground"):
+            require_finite(name, getattr(self, name))
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 1 <= self.foreground_level <= 255:
@@ -110,12 +134,17 @@ class StaticConfig:
             raise ValueError(f"size must be >= 32, got {self.size}")
         if self.chunk < 3:
             raise ValueError(f"chunk must be >= 3, got {self.chunk}")
+        if self.stabilize not in (None, *STABILIZE_MODES):
+            raise ParameterError("stabilize", f"must be one of {', '.join(STABILIZE_MODES)}, got {self.stabilize!r}")
+
+    @property
+    def policy(self) -> MotionPolicy:
+        """The static-camera policy these settings make (build-gt's, with the same values)."""
+        return MotionPolicy(max_shift=self.max_shift, max_drift=self.max_illumination, size=self.size)
 
     def factor(self, height: int, width: int) -> int:
-        """Integer downscale factor for ``height x width`` frames (see ``size``)."""
-        by_size = math.ceil(max(height, width) / self.size)
-        by_shift = max(1, math.floor(3 * self.max_shift))
-        return max(1, min(by_size, by_shift, min(height, width) // 24))
+        """Downscale factor for ``height x width`` frames (the policy's)."""
+        return self.policy.factor(height, width)
 
 
 @dataclass(frozen=True)
@@ -129,7 +158,8 @@ class FrameScore:
     dx, dy : camera shift against the run's reference, full-resolution pixels (+x right, +y
         down). On a frame that starts a run: its shift against the previous run's reference.
     spread : bounding-box diagonal of the run's shifts up to this frame (same caveat).
-    response : median phase-correlation peak over the tiles (1 = identical, ~0 = unrelated).
+    response : median phase-correlation peak over the agreeing tiles (1 = identical, ~0 =
+        unrelated; 0 when the frame is not measured).
     cut : ``1 - NCC`` against the previous frame.
     brightness : mean luma of the smoothed analysis image, 0..255.
     illumination : relative luma change against the run's reference.
@@ -137,6 +167,9 @@ class FrameScore:
     deviation : mean absolute difference from the chunk median, luma levels.
     flag : ``""``, or why this frame is not part of the previous run ("cut", "moving camera",
         "illumination change") or is dropped ("too much foreground").
+    confidence : share of the 9 tiles that agree on the motion; 0 when the frame could not
+        be measured (too little texture, too much rain, or one of the two frames right after
+        the run's reference, whose smoothing shares its rain): such a frame never counts as motion.
     """
 
     index: int
@@ -151,111 +184,14 @@ class FrameScore:
     foreground: float = 0.0
     deviation: float = 0.0
     flag: str = ""
+    confidence: float = 1.0
 
 
 # ----------------------------------------------------------------------------- measurements
 
 
-def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Per-pixel median of three images with four min/max operations."""
-    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
-
-
-def _fast_len(n: int) -> int:
-    """Largest m <= n whose only prime factors are 2, 3 and 5 (fast FFT sizes)."""
-    m = n
-    while m > 1:
-        k = m
-        for p in (2, 3, 5):
-            while k % p == 0:
-                k //= p
-        if k == 1:
-            return m
-        m -= 1
-    return 1
-
-
-def _grid_tiles(img: np.ndarray, grid: int = 3) -> np.ndarray:
-    """(grid*grid, th, tw) float32 tiles, mean removed, ready for the window.
-
-    Each tile is the centre of its grid cell cropped to FFT-friendly sides (a prime side such
-    as 53 makes the transform several times slower).
-    """
-    h, w = img.shape
-    ch, cw = h // grid, w // grid
-    th, tw = _fast_len(ch), _fast_len(cw)
-    y0, x0 = (ch - th) // 2, (cw - tw) // 2
-    t = img[: ch * grid, : cw * grid].astype(np.float32)
-    t = t.reshape(grid, ch, grid, cw).transpose(0, 2, 1, 3).reshape(grid * grid, ch, cw)
-    t = t[:, y0 : y0 + th, x0 : x0 + tw]
-    return t - t.mean(axis=(1, 2), keepdims=True)
-
-
-#: Width (sigma, pixels) of the correlation peak after the spectral weighting of
-#: :func:`phase_shifts`. Plain phase correlation weights all frequencies alike, the highest
-#: (rain, sensor noise) included; this weighting keeps them from dominating and gives the peak
-#: a Gaussian shape whose three-point fit is exact.
-PEAK_SIGMA = 1.5
-
-
-def phase_shifts(
-    ref_fft: np.ndarray, img_fft: np.ndarray, shape: tuple[int, int], *, sigma: float = PEAK_SIGMA
-) -> np.ndarray:
-    """Sub-pixel shifts of a batch of tiles against reference tiles by phase correlation.
-
-    Parameters
-    ----------
-    ref_fft, img_fft : (K, th, tw // 2 + 1) complex ndarray
-        ``scipy.fft.rfft2`` (or ``np.fft.rfft2``) of the windowed reference and image tiles.
-    shape : (th, tw), the tile size.
-    sigma : width of the correlation peak, pixels (see :data:`PEAK_SIGMA`).
-
-    Returns
-    -------
-    shifts : (K, 3) float ndarray
-        ``(dx, dy, response)`` per tile: the image tile equals the reference moved by
-        ``(dx, dy)`` pixels (+x right, +y down); ``response`` is the correlation peak (1 for
-        identical tiles, near 0 for unrelated ones).
-
-    Notes
-    -----
-    The normalised cross-power spectrum (a pure phase ramp for a translation) is multiplied by
-    ``exp(-2 pi^2 sigma^2 |f|^2)``, so its inverse is a Gaussian of width ``sigma`` centred on
-    the shift; a parabola through the logarithms of the peak and its two neighbours on each
-    axis then locates the centre exactly. On area-sampled (camera-like) shifts the error is a
-    few hundredths of a pixel, and on rainy static footage the estimate is several times less
-    noisy than the sinc-peak formula of Foroosh et al. (2002).
-    """
-    weight, total = _peak_weight(shape[0], shape[1], float(sigma))
-    cross = img_fft * np.conj(ref_fft)
-    cross /= np.abs(cross) + 1e-12
-    r = scipy.fft.irfft2(cross * weight, s=shape, axes=(1, 2))
-    k, h, w = r.shape
-    peak = r.reshape(k, -1).argmax(axis=1)
-    py, px = np.divmod(peak, w)
-    rows = np.arange(k)
-    c = r[rows, py, px]
-
-    def refine(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        lc = np.log(np.maximum(c, 1e-12))
-        ll, lh = np.log(np.maximum(lo, 1e-12)), np.log(np.maximum(hi, 1e-12))
-        den = ll - 2 * lc + lh
-        return np.where(den < 0, 0.5 * (ll - lh) / np.where(den < 0, den, -1.0), 0.0).clip(-1, 1)
-
-    fy_ = py + refine(r[rows, (py - 1) % h, px], r[rows, (py + 1) % h, px])
-    fx_ = px + refine(r[rows, py, (px - 1) % w], r[rows, py, (px + 1) % w])
-    fy_ = np.where(fy_ > h / 2, fy_ - h, fy_)
-    fx_ = np.where(fx_ > w / 2, fx_ - w, fx_)
-    return np.stack([fx_, fy_, c / total], axis=1)
-
-
-@functools.lru_cache(maxsize=8)
-def _peak_weight(th: int, tw: int, sigma: float) -> tuple[np.ndarray, float]:
-    """The spectral weight on the rfft grid, and the peak it gives two identical tiles."""
-    g = -2.0 * np.pi**2 * sigma**2
-    weight = np.exp(g * (np.fft.fftfreq(th)[:, None] ** 2 + np.fft.rfftfreq(tw)[None, :] ** 2))
-    full = np.exp(g * (np.fft.fftfreq(th)[:, None] ** 2 + np.fft.fftfreq(tw)[None, :] ** 2))
-    return weight.astype(np.float32), float(full.sum()) / (th * tw)
+# The shift estimator (phase_shifts, the tiles, the median of three) is in
+# rainset.registration: one estimator for every pipeline; its names stay importable from here.
 
 
 def _ncc(a: np.ndarray, b: np.ndarray) -> float:
@@ -289,6 +225,20 @@ def _aligned_ncc(a: np.ndarray, b: np.ndarray) -> float:
 #: between the last and first frames of different clips.
 _CUT_SIDE = 64
 
+#: Mean absolute difference (levels, after gain compensation) of the coarse images below which
+#: two frames are never a cut, whatever their NCC: on a featureless scene (a wall, fog) under
+#: dense rain the correlation of what little structure there is is the rain's, and 1 - NCC
+#: reads 0.4-0.5 between consecutive frames of one static shot, which differ by up to 7 levels
+#: (tests/test_motion_policy.py); cuts between the generated scenes differ by 30-40.
+_CUT_LEVEL = 10.0
+
+
+def _mean_difference(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    mb = float(b.mean())
+    gain = float(a.mean()) / mb if mb > 0 else 1.0
+    return float(np.abs(a - b * np.float32(gain)).mean())
+
 
 class StaticScorer:
     """Streaming per-frame scorer: feed frames in order, collect :class:`FrameScore` rows.
@@ -309,11 +259,11 @@ class StaticScorer:
         self._raw: list[np.ndarray] = []  # the last two unsmoothed analysis images
         self._n_in = 0
         self._n_done = 0
-        self._window: np.ndarray | None = None
         self._prev: np.ndarray | None = None  # previous smoothed image, cut-score scale
-        self._ref_fft: np.ndarray | None = None
-        self._ref_brightness = 0.0
-        self._box = (0.0, 0.0, 0.0, 0.0)  # min dx, max dx, min dy, max dy of the run
+        self._policy = config.policy
+        self._reg: Registrar | None = None  # the motion estimator, against the run's reference
+        self._ref_index = 0
+        self._spread = 0.0  # largest displacement of the run so far
         self._run = -1
         self._chunk: list[tuple[dict, np.ndarray]] = []
 
@@ -325,12 +275,7 @@ class StaticScorer:
             self.factor = self.config.factor(frame.shape[0], frame.shape[1])
         elif frame.shape != self._shape:
             raise ValueError(f"frame {self._n_in} is {frame.shape}, earlier ones {self._shape}")
-        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        k = self.factor
-        if k == 1:
-            return grey
-        h, w = grey.shape
-        return cv2.resize(grey, (w // k, h // k), interpolation=cv2.INTER_AREA)
+        return analysis_luma(frame, self.factor)
 
     def update(self, frame: np.ndarray) -> list[FrameScore]:
         """Add the next frame; returns the rows that became final (possibly none).
@@ -341,39 +286,40 @@ class StaticScorer:
         """
         self._raw.append(self._small(frame))
         self._n_in += 1
-        if len(self._raw) == 1:
+        if len(self._raw) < 3:
             return []
-        if len(self._raw) == 2 and self._n_done == 0:
-            first = self._raw[0]  # no frame before the first: replicate it
-            return self._score(_median3(first, first, self._raw[1]))
-        a, b, c = self._raw[-3:]
-        self._raw = self._raw[-2:]
-        return self._score(_median3(a, b, c))
+        self._raw = self._raw[-3:]
+        if self._n_done == 0:
+            # No frame before the first: it takes the median of the first three, as the second
+            # does (a repeated first frame would keep all its rain).
+            first = _median3(*self._raw)
+            return self._score(first) + self._score(first)
+        return self._score(_median3(*self._raw))
 
     def finish(self) -> list[FrameScore]:
         """Score the last frame and flush the open chunk; returns the remaining rows."""
         out: list[FrameScore] = []
         if self._n_done < self._n_in:
-            last = self._raw[-1]
-            prev = self._raw[-2] if len(self._raw) > 1 else last
-            out += self._score(_median3(prev, last, last))
+            if len(self._raw) < 3:  # one or two frames in all: each is its own
+                for raw in self._raw[self._n_done :]:
+                    out += self._score(raw)
+            else:  # no frame after the last: the median of the last three
+                out += self._score(_median3(*self._raw))
         out += self._flush()
         return out
 
     def _score(self, img: np.ndarray) -> list[FrameScore]:
-        cfg, k = self.config, self.factor
+        cfg = self.config
         index = self._n_done
         self._n_done += 1
-        tiles = _grid_tiles(img)
-        if self._window is None:
-            th, tw = tiles.shape[1:]
-            self._window = np.outer(np.hanning(th), np.hanning(tw)).astype(np.float32)
-        fft = scipy.fft.rfft2(tiles * self._window, axes=(1, 2))
+        if self._reg is None:
+            self._reg = Registrar(self._policy, self.factor, img.shape)
+        fft = self._reg.transform(img)
         brightness = float(img.mean())
         row = {"index": index, "run": self._run, "brightness": brightness}
         flag = "start"
         dx = dy = spread = illumination = cut = 0.0
-        response = 1.0
+        response = confidence = 1.0
         h, w = img.shape
         c = max(1, max(h, w) // _CUT_SIDE)
         coarse = cv2.resize(img, (w // c, h // c), interpolation=cv2.INTER_AREA) if c > 1 else img
@@ -381,36 +327,40 @@ class StaticScorer:
             cut = max(0.0, 1.0 - _ncc(self._prev, coarse))
             if cut > cfg.max_cut:  # maybe a fast pan, not a cut: compare after aligning
                 cut = max(0.0, 1.0 - _aligned_ncc(self._prev, coarse))
-            s = phase_shifts(self._ref_fft, fft, tiles.shape[1:])
-            med = np.sort(s, axis=0)[len(s) // 2]  # 9 tiles: the exact median
-            dx, dy, response = float(med[0]) * k, float(med[1]) * k, float(med[2])
-            x0, x1, y0, y1 = self._box
-            x0, x1, y0, y1 = min(x0, dx), max(x1, dx), min(y0, dy), max(y1, dy)
-            spread = math.hypot(x1 - x0, y1 - y0)
-            illumination = (brightness - self._ref_brightness) / max(self._ref_brightness, 16.0)
+            if cut > cfg.max_cut and _mean_difference(self._prev, coarse) < _CUT_LEVEL:
+                cut = 0.0  # featureless and unchanged: rain, not a different shot
+            m = self._reg.measure(img, index, fft, shared=index - self._ref_index <= SHARED)
+            dx, dy, response, illumination = m.dx, m.dy, m.response, m.drift
+            confidence = m.confidence if m.measured else 0.0
+            moving = counts_as_moving(m, self._policy)
+            if cfg.stabilize:  # shake is registered away: only what registration cannot undo
+                moving = m.measured and m.displacement > self._policy.max_correction
+            spread = max(self._spread, m.displacement if m.measured else 0.0)
             if cut > cfg.max_cut:
                 flag = "cut"
-            elif spread > cfg.max_shift:
+            elif moving:
                 flag = "moving camera"
             elif abs(illumination) > cfg.max_illumination:
                 flag = "illumination change"
             else:
                 flag = ""
-                self._box = (x0, x1, y0, y1)
+                self._spread = spread
         self._prev = coarse
         out: list[FrameScore] = []
         if flag:  # a new run starts here, with this frame as its reference
             out = self._flush()
             self._run += 1
-            self._ref_fft, self._ref_brightness = fft, brightness
-            self._box = (0.0, 0.0, 0.0, 0.0)
+            self._reg.set_reference(img, fft)
+            self._ref_index, self._spread = index, 0.0
         row.update(
             run=self._run, dx=dx, dy=dy, spread=spread, response=response, cut=cut,
-            illumination=illumination, flag="" if flag == "start" else flag,
+            illumination=illumination, flag="" if flag == "start" else flag, confidence=confidence,
         )  # fmt: skip
         # Foreground statistics at half the analysis resolution: a quarter of the pixels to
         # take medians over and to keep, plenty for "what share of the frame moves".
         half = cv2.resize(img, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+        if cfg.stabilize and flag == "" and m.measured:  # compare frames registered to the run's reference
+            half = _register_half(half, m, self.factor, cfg.stabilize)
         self._chunk.append((row, half))
         if len(self._chunk) >= cfg.chunk:
             out += self._flush()
@@ -443,6 +393,15 @@ class StaticScorer:
             out.append(FrameScore(**row))
         self._chunk = []
         return out
+
+
+def _register_half(half: np.ndarray, m, factor: int, mode: str) -> np.ndarray:
+    """A half-analysis-resolution image moved back by its frame's measured motion."""
+    h, w = half.shape
+    k = 2 * factor  # full-resolution pixels per half-analysis pixel
+    mat = model_matrix(keep_model(m, mode), (h * k, w * k))
+    mat[:, 2] /= k
+    return cv2.warpAffine(half, mat, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
 
 
 def score_frames(
@@ -571,7 +530,7 @@ def _reject(
     reason = min(counts, key=lambda r: (-counts[r], _PRIORITY[r]))
     hits = [s for s in events if s.flag == reason]
     if reason == "moving camera":
-        step = max(math.hypot(s.dx, s.dy) for s in hits)
+        step = max(s.spread for s in hits)  # the policy's displacement (zoom and turn included)
         detail = f"camera moved at {len(hits)} frames, up to {step:.1f} px from the reference"
     elif reason == "cut":
         detail = f"{len(hits)} cut(s), at frame " + ", ".join(str(s.index) for s in hits[:5])
@@ -731,7 +690,7 @@ def write_stats_csv(
             d["time"] = f"{s.index / fps:.3f}" if fps else ""
             for key in ("dx", "dy", "spread", "illumination"):
                 d[key] = f"{d[key]:.3f}"
-            for key in ("response", "cut", "foreground"):
+            for key in ("response", "cut", "foreground", "confidence"):
                 d[key] = f"{d[key]:.4f}"
             for key in ("brightness", "deviation"):
                 d[key] = f"{d[key]:.2f}"
@@ -747,7 +706,9 @@ def read_stats_csv(path: str | os.PathLike) -> list[FrameScore]:
         for rec in csv.DictReader(f):
             d = {}
             for name, typ in kinds.items():
-                v = rec[name]
+                v = rec.get(name)
+                if v is None:  # a column an older rainset did not write: its default
+                    continue
                 d[name] = int(v) if typ == "int" else (v if typ == "str" else float(v))
             rows.append(FrameScore(**d))
     return rows

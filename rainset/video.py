@@ -32,9 +32,12 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from rainset._checks import require_finite
 from rainset.errors import InputError
 from rainset.fsutil import atomic_path
 from rainset.image import IMAGE_SUFFIXES, is_image_path, read_image
+from rainset.inputs import natural_key
+from rainset.pathnames import check_name
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +108,6 @@ class _Resolved:
 # ----------------------------------------------------------------------------- sources
 
 
-def _natural_key(name: str) -> tuple:
-    parts = re.split(r"(\d+)", name)
-    key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p.casefold()) for p in parts)
-    return (key, name)
-
-
 def list_frame_files(folder: str | os.PathLike) -> list[Path]:
     """The image files of a frame folder in natural order (``frame2`` before ``frame10``).
 
@@ -140,16 +137,17 @@ def list_frame_files(folder: str | os.PathLike) -> list[Path]:
         if entry.name.startswith(".") or not entry.is_file() or not is_image_path(entry):
             skipped.append(entry.name)
         else:
+            check_name(entry)  # its name is recorded with the frames
             files.append(entry)
     if skipped:
-        skipped.sort(key=_natural_key)
+        skipped.sort(key=natural_key)
         shown = ", ".join(skipped[:5]) + (
             f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         )
         logger.info(
             "%s: skipped %d entries that are not image files: %s", folder, len(skipped), shown
         )
-    files.sort(key=lambda p: _natural_key(p.name))
+    files.sort(key=lambda p: natural_key(p.name))
     return files
 
 
@@ -522,6 +520,8 @@ def _check_range(start, stop, step, start_time, end_time) -> bool:
         raise ValueError(f"stop must be None or an int >= 0, got {stop!r}")
     if step < 1:
         raise ValueError(f"step must be >= 1, got {step}")
+    require_finite("start_time", start_time)
+    require_finite("end_time", end_time)
     timed = start_time is not None or end_time is not None
     if timed and (start != 0 or stop is not None):
         raise ValueError("give a frame range by index (start/stop) or by time, not both")
@@ -673,6 +673,7 @@ def write_video(
         Bad arguments, no frames, or frames of the wrong shape/dtype/size.
     """
     path = Path(path)
+    require_finite("fps", fps)
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps}")
     if not 0 <= crf <= 51:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import os
+import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -11,9 +14,58 @@ from rich.console import Console
 
 T = TypeVar("T")
 
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses ``nan`` and ``inf`` (click's own ranges let them pass).
+
+    Every float option of every command uses it; ``FiniteFloat()`` is any finite number,
+    ``FiniteFloat(min=0, min_open=True)`` a positive one, and so on (as :class:`click.FloatRange`).
+    """
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        rv = click.types.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(rv, param, ctx)
+
+
+def finite_floats(value: str, option: str) -> tuple[float, ...]:
+    """Comma-separated finite numbers of a list option (``--radii 0.2,0.4``); at least one."""
+    try:
+        out = tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"expected numbers separated by commas, got {value!r}", param_hint=option
+        ) from None
+    if not out:
+        raise click.BadParameter("give at least one value", param_hint=option)
+    bad = [v for v in out if not math.isfinite(v)]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is not a finite number", param_hint=option)
+    return out
+
+
+def check_test_scenes(named: Iterable[str], scenes: Iterable[str], where: object) -> None:
+    """Refuse ``--test-scenes`` entries that name no scene of the run (a usage error).
+
+    ``scenes`` are the run's scene ids; ``where`` names the input in the message.
+    """
+    known = list(dict.fromkeys(scenes))
+    unknown = [s for s in dict.fromkeys(named) if s not in set(known)]
+    if unknown:
+        shown = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
+        raise click.BadParameter(
+            f"no scene {', '.join(unknown)} in {where} (scenes: {shown or 'none'})",
+            param_hint="--test-scenes",
+        )
+
+
 #: stdout for results, stderr for messages and progress.
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+#: soft_wrap: a long line stays one line (rich would break it at 80 columns off a terminal).
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class RecordingGroup(click.Group):
@@ -26,6 +78,8 @@ class RecordingGroup(click.Group):
     def resolve_command(self, ctx: click.Context, args):
         name, command, rest = super().resolve_command(ctx, args)
         root = ctx.find_root()
+        if root.obj is None:  # resolved before the group's callback makes it
+            root.obj = {}
         if isinstance(root.obj, dict):
             root.obj["leaf_command"] = command
         return name, command, rest
@@ -78,6 +132,56 @@ def make_reviewer(review: str, *, prompt, decisions=None, auto_threshold: float 
     return file_reviewer(decisions)
 
 
+def out_path(ctx: click.Context, param: click.Parameter, value):
+    """Callback of every ``-o/--out``: refuse a path below a file; remember it for messages.
+
+    (A path that is itself a file is refused by ``click.Path(file_okay=False)``.)
+    """
+    if value is None:
+        return value
+    from pathlib import Path
+
+    for parent in Path(value).parents:
+        if parent.is_dir():
+            break
+        if parent.exists() or parent.is_symlink():
+            raise click.BadParameter(f"{value} lies below {parent}, which is not a folder", ctx, param)
+    root = ctx.find_root()
+    if isinstance(root.obj, dict):
+        root.obj["out"] = value
+    return value
+
+
+def show_file(path) -> bool:
+    """Open ``path`` with the system viewer; say so on stderr when none could (False)."""
+    if not path:
+        err_console.print("No preview to open for this one.", markup=False)
+        return False
+    problem = viewer_problem()
+    if problem is None:
+        try:
+            if click.launch(str(path)) != 0:
+                problem = "the system viewer did not start"
+        except OSError as exc:
+            problem = f"the system viewer did not start ({exc.strerror or exc})"
+    if problem is not None:
+        err_console.print(f"Cannot open {path}: {problem}; open it yourself.", markup=False)
+        return False
+    return True
+
+
+def viewer_problem() -> str | None:
+    """Why no file can be shown in a viewer here (None when one can)."""
+    if sys.platform.startswith("win"):
+        return None
+    tool = "open" if sys.platform == "darwin" else "xdg-open"
+    if shutil.which(tool) is None:
+        return f"no viewer ({tool} is not installed)"
+    if tool == "xdg-open" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display to show it on (DISPLAY is not set)"
+    return None
+
+
 def prompt_reviewer(describe, *, open_viewer: bool, more: str, reject: str, at_limit: str):
     """Terminal front end shared by the review loops: accept, more, reject (with a reason), open.
 
@@ -90,10 +194,13 @@ def prompt_reviewer(describe, *, open_viewer: bool, more: str, reject: str, at_l
     """
     from rainset.review import Decision
 
+    viewer_failed = False
+
     def review(c) -> Decision:
+        nonlocal viewer_failed
         err_console.print(describe(c))
-        if open_viewer and c.preview:
-            click.launch(str(c.preview))
+        if open_viewer and c.preview and not viewer_failed:
+            viewer_failed = not show_file(c.preview)
         grow = f"{more}, " if c.can_grow else ""
         while True:
             answer = click.prompt(
@@ -108,7 +215,7 @@ def prompt_reviewer(describe, *, open_viewer: bool, more: str, reject: str, at_l
             elif answer in ("r", "reject"):
                 return Decision("reject", click.prompt("reason", default="", err=True, show_default=False))
             elif answer in ("o", "open"):
-                click.launch(str(c.preview))
+                show_file(c.preview)
             else:
                 err_console.print(f"Unknown answer {answer!r}.")
 
@@ -134,7 +241,7 @@ def split_options(noun: str):
 
     def decorate(f):
         f = click.option(
-            "--test-fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+            "--test-fraction", type=FiniteFloat(0, 1), default=0.2, show_default=True,
             help=f"Without --test-scenes: share of {noun}s (by a stable hash of the id) in the test split.",
         )(f)
         return click.option(

@@ -37,6 +37,8 @@ def info(path: Path, quick: bool) -> None:
     if _is_dataset(path):
         _dataset_info(path)
         return
+    if path.is_dir():
+        _refuse_other_folder(path)
     from rainset.video import probe
 
     vi = probe(path, decode=not quick)
@@ -54,6 +56,32 @@ def info(path: Path, quick: bool) -> None:
     if vi.rotation:
         table.add_row("rotation", f"{vi.rotation} deg (applied)")
     console.print(table)
+
+
+def _refuse_other_folder(path: Path) -> None:
+    """A folder that is neither a dataset nor a folder of frames: say what it is instead."""
+    from rainset.errors import InputError
+    from rainset.image import is_image_path
+    from rainset.video import VIDEO_SUFFIXES
+
+    entries = [e for e in path.iterdir() if not e.name.startswith(".")]
+    if any(e.is_file() and is_image_path(e) for e in entries):
+        return  # a frame folder
+    if (path / "manifest.jsonl").is_file():
+        raise InputError(
+            f"{path}: not a rainset dataset: it has a manifest.jsonl but no rainset.json "
+            "(damaged, or not written by rainset)."
+        )
+    videos = sorted(e.name for e in entries if e.is_file() and e.suffix.lower() in VIDEO_SUFFIXES)
+    if videos:
+        raise InputError(
+            f"{path}: not a rainset dataset (no rainset.json) and not a folder of frames; it "
+            f"holds {len(videos)} video(s) such as {videos[0]}: run `rainset info` on one."
+        )
+    raise InputError(
+        f"{path}: not a rainset dataset (no rainset.json) and no image files in it to read as "
+        "frames."
+    )
 
 
 def _dataset_info(root: Path) -> None:
@@ -91,8 +119,12 @@ def _dataset_info(root: Path) -> None:
 @click.option("--hashes", is_flag=True, help="Also verify the sha256 of recorded sources.")
 def check(dataset: Path, hashes: bool) -> None:
     """Verify a rainset dataset: every path, size, split and pair; exit 1 on any problem."""
+    from rainset.dataset import META_NAME
     from rainset.dataset import check as check_dataset
+    from rainset.errors import FormatError
 
+    if not (dataset / META_NAME).is_file():
+        raise FormatError(f"{dataset}: not a rainset dataset (it has no {META_NAME}).")
     problems = check_dataset(dataset, verify_hashes=hashes)
     if problems:
         _print_problems(problems, dataset)

@@ -7,26 +7,22 @@ from pathlib import Path
 import click
 
 from rainset_cli.common import (
+    check_test_scenes,
+    finite_floats,
     format_options,
     make_reviewer,
+    out_path,
     progress,
     prompt_reviewer,
     review_mode,
     say,
     split_options,
 )
+from rainset_cli.executor_opts import check_executor, executor_options
 
 
 def _floats(value: str, option: str) -> tuple[float, ...]:
-    try:
-        out = tuple(float(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"expected numbers separated by commas, got {value!r}", param_hint=option
-        ) from None
-    if not out:
-        raise click.BadParameter("give at least one value", param_hint=option)
-    return out
+    return finite_floats(value, option)
 
 
 def _describe(c) -> str:
@@ -45,6 +41,7 @@ def _describe(c) -> str:
     "-o",
     "--out",
     type=click.Path(path_type=Path),
+    callback=out_path,
     help="Output dataset folder (with --preview: the sheet's PNG file).  "
     "[default: rainset-synth, or preview.png]",
 )
@@ -146,6 +143,7 @@ def _describe(c) -> str:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Only write a contact sheet of the angle x radius grid on this image.",
 )
+@executor_options
 def synth(
     clean_dir,
     out,
@@ -173,6 +171,9 @@ def synth(
     test_scenes,
     test_fraction,
     preview,
+    executor="local",
+    address=None,
+    staging=None,
 ):
     """Turn clean photos into rainy/clean pairs with direction labels, rain maps, masks and
     low-pass ground-truth tiers (intensity-aware deraining dataset, rain-direction labels).
@@ -181,7 +182,9 @@ def synth(
     photos are used. Same seed, same bytes; an interrupted run resumes when rerun.
     """
     from rainset import synth as S
+    from rainset.errors import ParameterError
 
+    check_executor(executor, address, staging, (review or "prompt") if tier_choice == "review" else None)
     try:
         angle_set = S.parse_angles(angles)
     except ValueError as exc:
@@ -204,13 +207,22 @@ def synth(
             blend=blend,
             mask_threshold=mask_threshold,
         )
+    except ParameterError:
+        raise  # main names its option
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    from rainset.inputs import check_outputs
+
     if preview is not None:
+        check_outputs({"out": out or Path("preview.png")}, [preview])
         _write_preview(preview, out or Path("preview.png"), config, seed, max_size)
         return
     out = out or Path("rainset-synth")
-    photos = S.find_photos(clean_dir) if clean_dir else S.bundled_photos()
+    if out.exists() and not out.is_dir():
+        raise click.BadParameter(f"{out} is a file; the dataset needs a folder", param_hint="-o/--out")
+    for line in check_outputs({"out": out}, [p for p in (clean_dir, semantic) if p is not None]):
+        say(f"[yellow]note[/] {line}")
+    photos = S.find_photos(clean_dir, exclude=[out]) if clean_dir else S.bundled_photos()
     photos = photos[:limit] if limit else photos
     options = S.SynthOptions(
         config=config,
@@ -220,37 +232,84 @@ def synth(
         tier_choice=tier_choice,
         max_size=max_size,
     )
+    from rainset.dataset import SplitRule
+
+    named = tuple(s for s in test_scenes.split(",") if s)
+    check_test_scenes(named, [p.key for p in photos], clean_dir or "the bundled photos")
+    try:
+        rule = SplitRule(test_scenes=named, test_fraction=test_fraction)
+    except ParameterError:
+        raise  # main names its option (--test-fraction, --test-scenes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--test-scenes") from None
+    if tier_choice != "review" and (review or decisions):
+        raise click.BadParameter("only used with --tier-choice review", param_hint="--review")
+    S.check_photos(photos)  # an unreadable photo fails before a sheet or sample is written
     decided = None
     if tier_choice == "review":
         decided = dict(_review(S, photos, out, options, review, decisions, open_viewer))
-    elif review or decisions:
-        raise click.BadParameter("only used with --tier-choice review", param_hint="--review")
-    from rainset.dataset import SplitRule
-
-    try:
-        rule = SplitRule(
-            test_scenes=tuple(s for s in test_scenes.split(",") if s), test_fraction=test_fraction
+    if executor == "ray":
+        written, skipped = _synth_sharded(photos, out, options, rule, image_format, jpeg_quality, semantic,
+                                          decided, workers=workers, address=address, staging=staging)
+    else:
+        events = S.synthesize(
+            photos,
+            out,
+            options=options,
+            workers=workers,
+            split_rule=rule,
+            image_format=image_format,
+            jpeg_quality=jpeg_quality,
+            semantic_dir=semantic,
+            tier_decisions=decided,
         )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--test-scenes") from None
-    events = S.synthesize(
-        photos,
-        out,
-        options=options,
-        workers=workers,
-        split_rule=rule,
-        image_format=image_format,
-        jpeg_quality=jpeg_quality,
-        semantic_dir=semantic,
-        tier_decisions=decided,
-    )
-    total = sum(1 for p in photos if decided is None or decided.get(p.key)) * per_image
-    written = skipped = 0
-    for event in progress(events, total=total, desc="synth"):
-        skipped += event.skipped
-        written += not event.skipped
+        total = sum(1 for p in photos if decided is None or decided.get(p.key)) * per_image
+        written = skipped = 0
+        for event in progress(events, total=total, desc="synth"):
+            skipped += event.skipped
+            written += not event.skipped
     dropped = f", {sum(v is None for v in decided.values())} photos rejected" if decided else ""
     say(f"{written} samples written, {skipped} already there{dropped}: {out}")
+    if not written and not skipped:  # an empty dataset is an error, said in one line
+        from rainset.errors import EmptyResultError
+
+        raise EmptyResultError(
+            f"the review rejected every photo ({len(photos)}), so the dataset {out} holds no sample."
+        )
+
+
+def _synth_sharded(photos, out, options, rule, image_format, jpeg_quality, semantic, decided, *, workers,
+                   address, staging):
+    """synth with one task per batch of photos on Ray, each writing a shard merged into
+    ``out``; returns (written, skipped) and exits 1 listing the batches that failed."""
+    from rainset.dataset import DatasetWriter
+    from rainset.executor import Task
+    from rainset.merge import Merger
+    from rainset.tasks import SYNTH_BATCH, synth_params, synth_shard
+    from rainset_cli.executor_opts import report_failures, run_tasks
+
+    params = synth_params(options, semantic)
+    DatasetWriter(out, kind="paired", params=params, split_rule=rule, image_format=image_format,
+                  jpeg_quality=jpeg_quality, tool="rainset synth")  # the checks, before any task
+    identity = {"kind": "paired", "tool": "rainset synth", "params": params, "image_format": image_format,
+                "jpeg_quality": jpeg_quality if image_format == "jpg" else None}
+    tasks, expected = [], {}
+    for i in range(0, len(photos), SYNTH_BATCH):
+        batch = photos[i : i + SYNTH_BATCH]
+        sub = None if decided is None else {p.key: decided[p.key] for p in batch}
+        label = batch[0].key + (f" .. {batch[-1].key}" if len(batch) > 1 else "")
+        tasks.append(Task(f"photos{i:06d}-{batch[0].key}", label, synth_shard,
+                          (batch, options, rule, image_format, jpeg_quality, semantic, sub),
+                          fingerprint="|".join(p.key for p in batch)))  # fmt: skip
+        expected[tasks[-1].key] = sum(1 for p in batch if sub is None or sub.get(p.key)) * options.per_image
+    with Merger(out, identity, rule) as merger:
+        outcomes = run_tasks(tasks, merger, executor="ray", workers=workers, address=address,
+                             staging=staging, desc="synth")
+    report_failures(outcomes, out)
+    written = sum(oc.value[0] for oc in outcomes if oc.value)
+    skipped = sum(oc.value[1] for oc in outcomes if oc.value)
+    skipped += sum(expected[oc.task.key] for oc in outcomes if oc.skipped)  # merged by an earlier run
+    return written, skipped
 
 
 def _review(S, photos, out, options, review, decisions, open_viewer):

@@ -12,15 +12,20 @@ from pathlib import Path
 import click
 
 from rainset_cli.common import (
+    FiniteFloat,
     RecordingGroup,
+    check_test_scenes,
     console,
     err_console,
     format_options,
+    out_path,
     progress,
     quiet,
     say,
     split_options,
 )
+from rainset_cli.executor_opts import check_executor, executor_options
+from rainset_cli.inputs_opts import planned, scene_options
 
 
 def _bar(iterable, *, total: int, desc: str, initial: int = 0):
@@ -63,7 +68,8 @@ def _csv(value: str) -> tuple[str, ...]:
     "--out",
     "run_dir",
     required=True,
-    type=click.Path(path_type=Path),
+    type=click.Path(file_okay=False, path_type=Path),
+    callback=out_path,
     help="Run folder: checkpoint, logs, report.md, report.json.",
 )
 @click.option(
@@ -83,14 +89,19 @@ def _csv(value: str) -> tuple[str, ...]:
 )
 @click.option("--iters", type=int, default=None, help="Override the preset's steps.")
 @click.option("--batch", type=int, default=None, help="Override the preset's batch (global).")
-@click.option("--lr", type=float, default=None, help="Override the preset's learning rate.")
+@click.option(
+    "--lr",
+    type=FiniteFloat(min=0, min_open=True),
+    default=None,
+    help="Override the preset's learning rate.",
+)
 @click.option("--crop", type=int, default=None, help="Override the preset's patch size.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=None, help="torch CPU threads.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads.")
 @click.option(
     "--workers",
-    type=int,
+    type=click.IntRange(0),
     default=None,
     help="Data-loader processes (default 0 on a CPU, 4 on a GPU).",
 )
@@ -125,7 +136,7 @@ def _csv(value: str) -> tuple[str, ...]:
 )
 @click.option(
     "--examples",
-    type=int,
+    type=click.IntRange(0),
     default=4,
     show_default=True,
     help="Test images shown in the report's example grid.",
@@ -161,6 +172,9 @@ def validate(
         raise click.BadParameter(
             f"{dataset} is not a rainset dataset (no rainset.json)", param_hint="DATASET"
         )
+    from rainset.inputs import check_outputs
+
+    check_outputs({"run_dir": run_dir}, [dataset, *eval_on])  # the run may sit inside a dataset
     for name, value in (("--iters", iters), ("--batch", batch), ("--crop", crop), ("--tile", tile)):
         if value is not None and value < 1:
             raise click.BadParameter("must be >= 1", param_hint=name)
@@ -205,6 +219,9 @@ def validate(
         preset, device=device, iters=iters, batch=batch, lr=lr, crop=crop, **options
     )
     ds = open_dataset(dataset)
+    # Every dataset is opened before the run folder is made (a bad --eval-on fails now, not
+    # after the training).
+    others = [(str(p), open_dataset(p)) for p in eval_on]
     trainer = Trainer(config, ds, run_dir, resume=resume)
     if trainer.rank == 0:
         say(
@@ -214,8 +231,11 @@ def validate(
         )
     start = trainer.step
     t0 = time.perf_counter()
-    for _ in _bar(trainer.run(), total=config.iters, desc="train", initial=start):
-        pass
+    try:
+        for _ in _bar(trainer.run(), total=config.iters, desc="train", initial=start):
+            pass
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_interrupted(trainer, config)) from None
     train_seconds = time.perf_counter() - t0
     trainer.close()
     if trainer.rank != 0:
@@ -226,7 +246,7 @@ def validate(
         return derain_image(model, img, tile=tile, amp=config.amp)
 
     evaluations = {}
-    targets = [("test", ds)] + [(str(p), open_dataset(p)) for p in eval_on]
+    targets = [("test", ds), *others]
     for name, target in targets:
         from rainset.train.data import items
 
@@ -278,6 +298,32 @@ def validate(
     console.print(f"report: {run_dir / 'report.md'}")
 
 
+def _interrupted(trainer, config) -> str:
+    """What a Ctrl-C of validate leaves: the checkpoint a ``--resume`` would continue from."""
+    import json
+
+    saved = None
+    weights = trainer.ckpt_dir / "model.safetensors"
+    if weights.is_file():
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(weights), framework="pt") as f:
+                saved = int(json.loads(f.metadata()["rainset"])["step"])
+        except Exception:  # noqa: BLE001 - an unreadable checkpoint is as good as none here
+            saved = None
+    if saved is None:
+        return (
+            f"Interrupted at step {trainer.step}, before the first checkpoint (step "
+            f"{min(config.checkpoint_every, config.iters)}): nothing was saved to resume from; "
+            "rerun the command to start over."
+        )
+    return (
+        f"Interrupted at step {trainer.step}; rerun with --resume to continue from the "
+        f"checkpoint at step {saved} (later steps are trained again)."
+    )
+
+
 def _read_log(path: Path) -> list[dict]:
     import json
 
@@ -294,6 +340,7 @@ def _read_log(path: Path) -> list[dict]:
     "--out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
+    callback=out_path,
     help="Output folder.",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -305,7 +352,8 @@ def _read_log(path: Path) -> list[dict]:
     help="Process larger images in tiles of this size.",
 )
 @click.option("--overlap", type=int, default=32, show_default=True, help="Tile overlap (pixels).")
-@click.option("--crf", type=int, default=18, show_default=True, help="x264 quality for videos.")
+@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
+              help="x264 quality for videos (0 lossless .. 51).")
 def derain(checkpoint, inputs, out, device, tile, overlap, crf):
     """Apply a trained SPANet (a run folder or model.safetensors) to images, folders or videos.
 
@@ -315,9 +363,45 @@ def derain(checkpoint, inputs, out, device, tile, overlap, crf):
         raise click.BadParameter("must be >= 64", param_hint="--tile")
     if not 0 <= overlap <= tile // 2:
         raise click.BadParameter("must be in [0, tile / 2]", param_hint="--overlap")
+    from rainset.dataset import image_size
     from rainset.image import is_image_path, read_image, write_image
+    from rainset.inputs import check_destinations, check_outputs, iter_files, natural_sorted
     from rainset.train.derain import derain_image, load_model
+    from rainset.video import probe as probe_input
 
+    # OUT may not be or hold an input; inside a folder input it is skipped; two inputs may
+    # not be written to one output file.
+    for line in check_outputs({"out": out}, inputs):
+        say(f"[yellow]note[/] {line}")
+    jobs = []  # (input, its files: (file, output file))
+    for src in inputs:
+        if src.is_dir():
+            files = natural_sorted(
+                (p for p in iter_files(src, exclude=[out]) if is_image_path(p)),
+                key=lambda p: p.relative_to(src).as_posix(),
+            )
+            jobs.append((src, [(p, out / src.name / p.relative_to(src).with_suffix(".png")) for p in files]))
+        else:
+            suffix = ".png" if is_image_path(src) else ".mp4"
+            jobs.append((src, [(src, out / (src.stem + suffix))]))
+    check_destinations(pair for _, files in jobs for pair in files)
+
+    # Every input is looked at before anything is written: an unreadable one fails now, not
+    # after the others were derained into OUT.
+    for src in inputs:
+        if src.is_dir():
+            continue
+        if is_image_path(src):
+            image_size(src, decode=False)
+        else:
+            vi = probe_input(src, decode=False)
+            if vi.width % 2 or vi.height % 2:
+                from rainset.errors import InputError
+
+                raise InputError(
+                    f"{src}: the video is {vi.width}x{vi.height}; the derained H.264 video needs "
+                    "an even width and height (crop or pad it by a pixel first)."
+                )
     try:
         model, meta = load_model(checkpoint, device=device)
     except ValueError as exc:
@@ -327,15 +411,13 @@ def derain(checkpoint, inputs, out, device, tile, overlap, crf):
         return derain_image(model, img, tile=tile, overlap=overlap)
 
     n = 0
-    for src in inputs:
+    for src, files in jobs:
         if src.is_dir():
-            files = sorted(p for p in src.rglob("*") if p.is_file() and is_image_path(p))
-            for p in progress(files, total=len(files), desc=src.name):
-                dst = out / src.name / p.relative_to(src).with_suffix(".png")
+            for p, dst in progress(files, total=len(files), desc=src.name):
                 write_image(dst, run(_as_uint8(read_image(p))))
                 n += 1
         elif is_image_path(src):
-            write_image(out / (src.stem + ".png"), run(_as_uint8(read_image(src))))
+            write_image(files[0][1], run(_as_uint8(read_image(src))))
             n += 1
         else:
             from rainset.video import iter_frames, probe, write_video
@@ -344,7 +426,7 @@ def derain(checkpoint, inputs, out, device, tile, overlap, crf):
             frames = progress(
                 (run(f) for f in iter_frames(src)), total=info.frame_count or None, desc=src.name
             )
-            write_video(out / (src.stem + ".mp4"), frames, fps=info.fps or 25, crf=crf)
+            write_video(files[0][1], frames, fps=info.fps or 25, crf=crf)
             n += 1
     step = meta.get("step")
     console.print(
@@ -373,6 +455,7 @@ def import_group():
     "--out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
+    callback=out_path,
     help="Dataset folder to write (rerun to resume).",
 )
 @click.option(
@@ -397,6 +480,8 @@ def import_group():
     default="imported paired folders",
     help="Licence / provenance note recorded with the sources.",
 )
+@scene_options(scene=False)
+@executor_options(workers=True)
 def import_paired_cmd(
     rain_dir,
     clean_dir,
@@ -408,6 +493,12 @@ def import_paired_cmd(
     test_fraction,
     image_format,
     note,
+    root,
+    allow_duplicate_sources,
+    executor="local",
+    address=None,
+    staging=None,
+    workers=1,
 ):
     """Import a folder of rainy images and a folder of clean images as a paired dataset.
 
@@ -415,36 +506,48 @@ def import_paired_cmd(
     several rainy files may share one clean image.
     """
     from rainset.dataset import SplitRule
-    from rainset.importer import import_paired, plan_paired
+    from rainset.errors import ParameterError
+    from rainset.importer import check_headers, import_paired, plan_paired
 
+    check_executor(executor, address, staging)
     if scene is not None and scene_every is not None:
         raise click.BadParameter("give --scene or --scene-every, not both", param_hint="--scene")
     if scene_every is not None and scene_every < 1:
         raise click.BadParameter("must be >= 1", param_hint="--scene-every")
+    from rainset.inputs import check_outputs
+
+    for line in check_outputs({"out": out}, [rain_dir, clean_dir]):
+        say(f"[yellow]note[/] {line}")
     try:
-        plans = plan_paired(rain_dir, clean_dir, key=key, scene=scene, scene_every=scene_every)
+        plans = plan_paired(rain_dir, clean_dir, key=key, scene=scene, scene_every=scene_every,
+                            root=root, exclude=[out])
+    except ParameterError:
+        raise  # named by its option in main
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--key/--scene") from None
     tests = _csv(test_scenes)
     scenes = sorted({p.scene for p in plans})
-    missing = [s for s in tests if s not in scenes]
-    if missing:
-        shown = ", ".join(scenes[:20]) + (" ..." if len(scenes) > 20 else "")
-        raise click.BadParameter(
-            f"{', '.join(missing)} not among the scenes ({shown})", param_hint="--test-scenes"
-        )
+    check_test_scenes(tests, scenes, rain_dir)
+    check_headers(plans)  # an unreadable image fails the import before a line is printed
+    say(f"scenes: {plans.reason}")
     params = {"key": key, "scene": scene, "scene_every": scene_every}
     rule = SplitRule(test_scenes=tests, test_fraction=test_fraction)
-    ids = import_paired(
-        plans,
-        out,
-        split_rule=rule,
-        image_format=image_format,
-        params=params,
-        sources=((rain_dir, note), (clean_dir, note)),
-    )
-    for _ in progress(ids, total=len(plans), desc="import"):
-        pass
+    if executor == "ray" or workers > 1:
+        _import_sharded(plans, out, rule, image_format, params, ((rain_dir, note), (clean_dir, note)),
+                        allow_duplicate_sources, executor=executor, workers=workers, address=address,
+                        staging=staging)
+        ids = ()
+    else:
+        ids = import_paired(
+            plans,
+            out,
+            split_rule=rule,
+            image_format=image_format,
+            params=params,
+            sources=((rain_dir, note), (clean_dir, note)),
+            allow_duplicate_sources=allow_duplicate_sources,
+        )
+    planned(lambda: [None for _ in progress(ids, total=len(plans), desc="import")])
     from rainset.dataset import open_dataset
 
     counts = open_dataset(out).meta["counts"]
@@ -457,6 +560,43 @@ def import_paired_cmd(
         err_console.print(
             "warning: the test split is empty; `rainset validate` needs --test-scenes."
         )
+
+
+def _import_sharded(plans, out, rule, image_format, params, sources, allow_duplicate_sources, *, executor,
+                    workers, address, staging):
+    """import paired with one task per scene on an executor, each writing a shard merged into
+    ``out`` (scenes in order of their first pair); exits 1 listing the scenes that failed."""
+    from rainset.dataset import SplitRule
+    from rainset.executor import Task
+    from rainset.inputs import plan_inputs
+    from rainset.merge import Merger
+    from rainset.tasks import import_shard
+    from rainset_cli.executor_opts import report_failures, run_tasks
+
+    scene_sources = list(getattr(plans, "sources", []))
+    planned_sources = planned(lambda: plan_inputs(
+        [path for _, path in scene_sources], out, ids=[sid for sid, _ in scene_sources],
+        allow_duplicates=allow_duplicate_sources, checked=[path for path, _ in sources],
+    ))  # fmt: skip
+    sha = {s.scene: s.sha256 for s in planned_sources.sources}
+    by_scene: dict[str, list] = {}
+    for p in plans:
+        by_scene.setdefault(p.scene, []).append(p)
+    # Shards split by the hash alone: a shard need not hold the named test scenes.
+    shard_rule = SplitRule(test_fraction=rule.test_fraction, salt=rule.salt)
+    tasks = [
+        Task(scene, scene, import_shard, (ps, [(sid, path) for sid, path in scene_sources if sid == scene],
+                                          shard_rule, image_format, params), fingerprint=sha.get(scene, ""))
+        for scene, ps in by_scene.items()
+    ]  # fmt: skip
+    identity = {"kind": "paired", "tool": "rainset import paired", "params": params,
+                "image_format": image_format, "jpeg_quality": None if image_format == "png" else 95}
+    with Merger(out, identity, rule) as merger:
+        for path, what in sources:  # the input folders, hashed once here
+            merger.writer.add_source(path, note=what)
+        outcomes = run_tasks(tasks, merger, executor=executor, workers=workers, address=address,
+                             staging=staging, desc="import")
+    report_failures(outcomes, out)
 
 
 commands = [validate, derain, import_group]

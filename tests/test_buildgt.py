@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rainset.buildgt import BuildOptions, plan_windows, scene_ids
+from rainset.buildgt import BuildOptions, plan_windows
+from rainset.inputs import scene_id
 from rainset.dataset import check, open_dataset
 from rainset.video import read_frames, write_video
 from rainset_cli.main import cli
@@ -39,14 +40,16 @@ def test_short_video_uses_what_is_there():
     assert wins[0].capacity == 49 and "fewer than the 100" in notes[0]
 
 
-def test_scene_ids_are_unique_and_stable(tmp_path):
+def test_scene_ids_do_not_depend_on_the_other_inputs(tmp_path):
+    # One rule (rainset.inputs.scene_id): the stem, or with root the relative path; a repeated
+    # stem is refused by plan_sources (tests/test_scenes.py), not renamed.
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     paths = [tmp_path / "a" / "v.mp4", tmp_path / "b" / "v.mp4", tmp_path / "v.mp4"]
     for p in paths:
         p.write_bytes(b"x")
-    ids = scene_ids(paths)
-    assert len(set(ids)) == 3 and ids[0] == "v" and ids == scene_ids(paths)
+    assert [scene_id(p) for p in paths] == ["v", "v", "v"]
+    assert [scene_id(p, root=tmp_path) for p in paths] == ["a/v", "b/v", "v"]
 
 
 def test_accept_writes_a_checked_dataset_close_to_the_background(static_clip, tmp_path):
@@ -129,9 +132,10 @@ def test_decisions_file_replays_identically(static_clip, tmp_path):
     clip, _ = static_clip(n=60, h=32, w=48)
     a, b = tmp_path / "a", tmp_path / "b"
     base = ["build-gt", str(clip), "--density", "sparse", "--max-frames", "60"]
-    assert run([*base, "--review", "prompt", "-o", str(a)], input="m\nr\nstreaks left\n").exit_code == 0
+    r = run([*base, "--review", "prompt", "-o", str(a)], input="m\nr\nstreaks left\n")
+    assert r.exit_code == 1 and "every window was rejected" in r.output  # an empty result is an error
     r = run([*base, "--review", "file", "--decisions", str(a / "review.json"), "-o", str(b)])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1 and "every window was rejected" in r.output, r.output
     da = json.loads((a / "review.json").read_text())["decisions"]
     db = json.loads((b / "review.json").read_text())["decisions"]
     assert {k: v["action"] for k, v in da.items()} == {k: v["action"] for k, v in db.items()}

@@ -33,8 +33,8 @@ def test_rain100l_style_names_pair_by_last_number(tmp_path):
         ("rain-002", "002", "norain-002.png"),
         ("rain-010", "010", "norain-010.png"),
     ]
-    # Default scenes: one per clean image.
-    assert [p.scene for p in plans] == ["001", "002", "010"]
+    # Default scenes: unrelated images (flat colours), one per clean image, named by its stem.
+    assert [p.scene for p in plans] == ["norain-001", "norain-002", "norain-010"]
 
 
 def test_scene_every_chunks_in_natural_order(tmp_path):

@@ -120,7 +120,7 @@ def test_synth_bad_options_name_the_option(tmp_path):
         (("--angles", "0,abc"), "--angles"),
         (("--radii", "x"), "--radii"),
         (("--length", "10"), "--length"),
-        (("--density", "drizzle"), "densities"),
+        (("--density", "drizzle"), "--density"),
         (("--review", "accept"), "--review"),
     ):
         r = _run(*args, "-o", tmp_path / "o")

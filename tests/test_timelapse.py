@@ -124,13 +124,14 @@ def test_phase_shifts_recover_subpixel_translation(fine_scene, kx, ky):
     assert np.all(s[:, 2] > 0.3)
 
 
-def test_config_factor_keeps_threshold_a_third_of_an_analysis_pixel():
+def test_config_factor_keeps_threshold_a_quarter_of_an_analysis_pixel():
+    # The one policy's factor (rainset.motion.MotionPolicy.factor): powers of two.
     cfg = StaticConfig()
-    assert cfg.factor(480, 720) == 3  # 240 x 160
-    assert cfg.factor(1080, 1920) == 6  # 320 x 180
-    assert cfg.factor(2160, 3840) == 6  # capped by max_shift = 2 px: 2 / 6 = 1/3 px
+    assert cfg.factor(480, 720) == 2  # 360 x 240
+    assert cfg.factor(1080, 1920) == 4  # 480 x 270
+    assert cfg.factor(2160, 3840) == 4  # capped by max_shift = 1 px: 1 / 4 px
     assert cfg.factor(96, 128) == 1
-    assert StaticConfig(max_shift=8).factor(2160, 3840) == 12  # 320 px long side
+    assert StaticConfig(max_shift=8).factor(2160, 3840) == 8  # 320 px long side: 12, down to 8
     assert StaticConfig(max_shift=0.3).factor(1080, 1920) == 1
 
 
@@ -162,8 +163,9 @@ def _naive_scores(frames: list[np.ndarray], chunk: int, level: int) -> list[dict
     """Slow, obvious recomputation of brightness, cut, foreground and deviation (factor 1)."""
     small = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float64) for f in frames]
     n = len(small)
+    # Each frame with its neighbours; the first and last with the first and last three.
     sm = [
-        np.median(np.stack([small[max(i - 1, 0)], small[i], small[min(i + 1, n - 1)]]), axis=0)
+        np.median(np.stack(small[min(max(i, 1), n - 2) - 1 : min(max(i, 1), n - 2) + 2]), axis=0)
         for i in range(n)
     ]
     rows = []

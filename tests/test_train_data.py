@@ -55,7 +55,7 @@ def test_paired_items_and_splits(tmp_path):
 
 def test_empty_test_split_with_named_missing_scene(tmp_path):
     ds = make_paired(tmp_path / "d", test_scenes=("nope",))
-    with pytest.raises(InputError, match="--test-scenes.*s0, s1, s2"):
+    with pytest.raises(InputError, match="`test_scenes`.*s0, s1, s2"):
         check_splits(ds)
 
 

@@ -28,7 +28,9 @@ from rainset.dataset import Dataset
 from rainset.errors import InputError
 from rainset.image import MASK_THRESHOLD, rain_mask
 
-__all__ = ["Item", "items", "check_splits", "PatchSource", "PatchStream", "to_tensor"]
+__all__ = [
+    "Item", "items", "check_splits", "PatchSource", "PatchStream", "to_tensor", "PairedDataset"
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +52,14 @@ def items(dataset: Dataset, *, split: str | None) -> list[Item]:
     Raises
     ------
     InputError
-        A time-lapse dataset without pseudo ground truth (nothing to train on).
+        A time-lapse dataset without pseudo ground truth, or a dataset of clean images only
+        (nothing rainy to train or test on).
     """
+    if dataset.kind == "clean":
+        raise InputError(
+            f"{dataset.root}: this dataset holds clean images only (build-gt `write` clean), "
+            "no rainy images to train or test on; rebuild it with `write` all."
+        )
     out = []
     if dataset.kind == "paired":
         for rec in dataset.samples(split=split):
@@ -76,7 +84,7 @@ def check_splits(dataset: Dataset) -> tuple[list[Item], list[Item]]:
     Raises
     ------
     InputError
-        The train or the test split is empty; the message names ``--test-scenes`` and lists
+        The train or the test split is empty; the message names ``test_scenes`` and lists
         the scenes.
     """
     train, test = items(dataset, split="train"), items(dataset, split="test")
@@ -84,13 +92,13 @@ def check_splits(dataset: Dataset) -> tuple[list[Item], list[Item]]:
     shown = ", ".join(scenes[:10]) + (f" and {len(scenes) - 10} more" if len(scenes) > 10 else "")
     if not test:
         raise InputError(
-            f"{dataset.root}: the test split is empty; rebuild the dataset with --test-scenes "
+            f"{dataset.root}: the test split is empty; rebuild the dataset with `test_scenes` "
             f"naming the scenes to hold out (scenes: {shown or 'none'})."
         )
     if not train:
         raise InputError(
             f"{dataset.root}: the train split is empty (every scene is a test scene); rebuild "
-            f"the dataset with fewer --test-scenes (scenes: {shown})."
+            f"the dataset with fewer `test_scenes` (scenes: {shown})."
         )
     return train, test
 
@@ -244,3 +252,162 @@ class PatchStream(torch.utils.data.IterableDataset):
             clean = to_tensor(np.stack([p[1] for p in patches]))
             mask = torch.from_numpy(np.stack([p[2] for p in patches])[:, None]).float()
             yield rainy, clean, mask
+
+
+# ----------------------------------------------------------------------------- PairedDataset
+
+
+def _chw(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 / uint16 -> (3, H, W) float32 in [0, 1]; (H, W) bool -> (1, H, W) 0 / 1."""
+    arr = np.ascontiguousarray(image)
+    if arr.dtype == bool:
+        return torch.from_numpy(arr.astype(np.float32))[None]
+    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
+    return torch.from_numpy(arr.astype(np.float32) / scale).permute(2, 0, 1).contiguous()
+
+
+class PairedDataset(torch.utils.data.Dataset):
+    """A map-style PyTorch dataset over a rainset dataset: one dict per sample (or frame pair).
+
+    Parameters
+    ----------
+    root : the dataset folder, or an opened :class:`rainset.dataset.Dataset`.
+    split : ``"train"``, ``"val"``, ``"test"`` or None (every split). The dataset's split, by
+        scene.
+    crop : side of a random crop taken at the same place from every image of a sample; None:
+        whole images (a batch then needs images of one size). With a crop, images of mixed
+        sizes batch with the default ``collate_fn``.
+    flip : random horizontal flips of the whole sample (default: when ``crop`` is set).
+    transform : called on each finished dict (tensors), returns the dict to yield.
+    return_mask : add ``mask``: the stored rain mask, or for samples without one the shared
+        rain mask of (rainy, clean) (:func:`rainset.image.rain_mask`). In pair mode: add the
+        frames' stored foreground masks ``mask_a`` and ``mask_b``.
+    pairs : time-lapse pair mode: one item per pair of ``pairs.jsonl``, frames ``m`` and ``n``
+        of one segment.
+    mask_threshold : threshold (8-bit levels) of the computed rain mask.
+
+    Notes
+    -----
+    An item holds ``rainy``, ``clean`` ((3, H, W) float32 in [0, 1]), ``mask`` ((1, H, W)
+    float32 of 0 / 1, with ``return_mask``), ``id``, ``scene`` and ``labels`` (the record's
+    scalar labels; left out when there are none); in pair mode ``frame_a``, ``frame_b``,
+    ``mask_a``, ``mask_b`` (with ``return_mask``), ``clean`` (when the segment has pseudo ground
+    truth), ``id``, ``a``, ``b``, ``scene``. Absent fields are left out, never None. A
+    time-lapse dataset outside pair mode gives its frames with pseudo ground truth as rainy and
+    clean. Random crops and flips draw from torch's generator, which the ``DataLoader`` seeds
+    per worker.
+
+    Raises
+    ------
+    ValueError
+        ``pairs`` for a paired dataset, or a bad ``crop``.
+    InputError
+        Nothing to yield (an empty split, a time-lapse dataset without pseudo ground truth
+        outside pair mode, frames without masks for ``return_mask`` in pair mode), or at
+        loading time an image smaller than ``crop``.
+    """
+
+    def __init__(
+        self,
+        root,
+        *,
+        split: str | None = "train",
+        crop: int | None = None,
+        flip: bool | None = None,
+        transform=None,
+        return_mask: bool = False,
+        pairs: bool = False,
+        mask_threshold: int = MASK_THRESHOLD,
+    ) -> None:
+        from rainset.dataset import open_dataset
+
+        super().__init__()
+        self.dataset = root if isinstance(root, Dataset) else open_dataset(root)
+        if crop is not None and (isinstance(crop, bool) or int(crop) < 1):
+            raise ValueError(f"crop must be a positive number of pixels or None, got {crop!r}")
+        self.crop = None if crop is None else int(crop)
+        self.flip = self.crop is not None if flip is None else bool(flip)
+        self.transform = transform
+        self.return_mask = bool(return_mask)
+        self.pairs = bool(pairs)
+        self.mask_threshold = int(mask_threshold)
+        ds = self.dataset
+        if self.pairs:
+            if ds.kind != "timelapse":
+                raise ValueError(f"pairs=True needs a time-lapse dataset; {ds.root} is {ds.kind}")
+            self._frames = {r["id"]: r for r in ds.samples(split=split)}
+            self._records = list(ds.pairs(split=split))
+            if self.return_mask:
+                bare = [f for f in self._frames.values() if "mask" not in f]
+                if bare:
+                    raise InputError(
+                        f"{ds.root}: {len(bare)} frames have no foreground mask (first: "
+                        f"{bare[0]['id']!r}), so return_mask cannot give mask_a and mask_b."
+                    )
+        elif ds.kind == "timelapse":
+            self._records = [
+                {**r, "rainy": r["frame"], "mask": None} for r in ds.samples(split=split)
+                if isinstance(r.get("clean"), str)
+            ]
+            if not self._records and any(True for _ in ds.samples(split=split)):
+                raise InputError(
+                    f"{ds.root}: no frame has pseudo ground truth ('clean'); use pairs=True for "
+                    "frame pairs."
+                )
+        else:
+            self._records = list(ds.samples(split=split))
+        if not self._records:
+            raise InputError(f"{ds.root}: no {'pairs' if self.pairs else 'samples'} in split "
+                             f"{split!r}.")
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _window(self, h: int, w: int, where: str) -> tuple[slice, slice]:
+        if self.crop is None:
+            return slice(None), slice(None)
+        if h < self.crop or w < self.crop:
+            raise InputError(f"{where}: {h}x{w} (HxW) is smaller than the crop {self.crop}.")
+        y = int(torch.randint(h - self.crop + 1, ()).item())
+        x = int(torch.randint(w - self.crop + 1, ()).item())
+        return slice(y, y + self.crop), slice(x, x + self.crop)
+
+    def __getitem__(self, index: int) -> dict:
+        ds, rec = self.dataset, self._records[index]
+        images: dict[str, np.ndarray] = {}
+        if self.pairs:
+            a, b = self._frames[rec["a"]], self._frames[rec["b"]]
+            images["frame_a"], images["frame_b"] = ds.load(a, "frame"), ds.load(b, "frame")
+            if "clean" in a:
+                images["clean"] = ds.load(a, "clean")
+            if self.return_mask:
+                images["mask_a"], images["mask_b"] = ds.load_mask(a), ds.load_mask(b)
+            first = ds.path(a["frame"])
+        else:
+            images["rainy"], images["clean"] = ds.load(rec, "rainy"), ds.load(rec, "clean")
+            if self.return_mask:
+                if rec.get("mask"):
+                    images["mask"] = ds.load_mask(rec)
+                else:
+                    images["mask"] = rain_mask(images["rainy"], images["clean"],
+                                               threshold=self.mask_threshold)
+            first = ds.path(rec["rainy"])
+        h, w = next(iter(images.values())).shape[:2]
+        win = self._window(h, w, str(first))
+        do_flip = self.flip and bool(torch.rand(()) < 0.5)
+        item: dict = {}
+        for key, img in images.items():
+            img = img[win]
+            if do_flip:
+                img = img[:, ::-1]
+            item[key] = _chw(img)
+        item["id"], item["scene"] = rec["id"], rec["scene"]
+        if self.pairs:
+            item["a"], item["b"] = rec["a"], rec["b"]
+        labels = rec.get("labels")
+        if isinstance(labels, dict):
+            plain = {k: v for k, v in labels.items()
+                     if isinstance(v, (bool, int, float, str)) and v is not None}
+            if plain:
+                item["labels"] = plain
+        return self.transform(item) if self.transform is not None else item

@@ -30,8 +30,9 @@ from typing import Literal
 
 import torch
 
+from rainset._checks import require_finite, require_finite_all
 from rainset.dataset import Dataset
-from rainset.errors import InputError
+from rainset.errors import InputError, ParameterError
 from rainset.fsutil import atomic_path, atomic_write_text
 from rainset.image import MASK_THRESHOLD
 from rainset.train.data import PatchSource, PatchStream, check_splits
@@ -95,17 +96,22 @@ class TrainConfig:
     cache_bytes: int = field(default=2 << 30)
 
     def __post_init__(self) -> None:
+        require_finite("lr", self.lr)
+        require_finite("gamma", self.gamma)
+        require_finite_all("scale", self.scale)
         for name in ("iters", "batch", "crop", "checkpoint_every"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ParameterError(name, f"must be >= 1, got {getattr(self, name)}")
         if self.crop < 16:
-            raise ValueError(f"crop must be >= 16 pixels, got {self.crop}")
+            raise ParameterError("crop", f"must be >= 16 pixels, got {self.crop}")
         if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise ParameterError("lr", f"must be > 0, got {self.lr}")
         if self.workers < 0:
-            raise ValueError(f"workers must be >= 0, got {self.workers}")
+            raise ParameterError("workers", f"must be >= 0, got {self.workers}")
+        if self.threads is not None and self.threads < 1:
+            raise ParameterError("threads", f"must be >= 1 (or None), got {self.threads}")
         if self.irnn not in ("auto", "loop", "sweep", "scan"):
-            raise ValueError(f"irnn must be auto, loop, sweep or scan, got {self.irnn!r}")
+            raise ParameterError("irnn", f"must be auto, loop, sweep or scan, got {self.irnn!r}")
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
         object.__setattr__(self, "scale", tuple(float(s) for s in self.scale))
 
@@ -244,12 +250,12 @@ class Trainer:
             if not have:
                 raise InputError(
                     f"{self.ckpt_dir / STATE_NAME}: no checkpoint to resume from; run without "
-                    "--resume to start training."
+                    "`resume` to start training."
                 )
             self._load_state()
         elif have:
             raise InputError(
-                f"{self.run_dir}: this run folder already has a checkpoint; pass --resume to "
+                f"{self.run_dir}: this run folder already has a checkpoint; pass `resume` to "
                 "continue it, or choose another output folder."
             )
         self.net = self.model

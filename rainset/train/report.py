@@ -28,7 +28,7 @@ import numpy as np
 
 from rainset import metrics
 from rainset.dataset import Dataset
-from rainset.fsutil import atomic_write_text
+from rainset.fsutil import atomic_path, atomic_write_text
 from rainset.image import write_image
 from rainset.train.data import Item, items
 
@@ -122,6 +122,10 @@ def evaluate(
     ------
     score : ImageScore, one per image, in manifest order.
     """
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
+        from rainset.errors import ParameterError
+
+        raise ParameterError("examples", f"must be a whole number >= 0, got {examples!r}")
     item_list = items(dataset, split=split)
     keep = _pick_examples(item_list, examples)
     for it in item_list:
@@ -197,9 +201,8 @@ def plot_curves(log: list[dict], path: str | Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
 
 

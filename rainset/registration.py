@@ -1,0 +1,556 @@
+"""The registration estimator behind :mod:`rainset.motion` and :mod:`rainset.stabilize`.
+
+Per frame: BT.601 luma, an integer area downscale (:meth:`rainset.motion.MotionPolicy.factor`),
+a temporal median of three consecutive frames (policy checks; stabilisation registers single
+frames against a rain-free reference), then sub-pixel phase correlation of a 3 x 3 grid of
+tiles against the reference tiles (:func:`phase_shifts`) and a robust similarity fit to the
+tile shifts (:func:`fit_tiles`). Cost on one core: under 3 ms per 1080p frame
+(``benchmarks/bench_stabilize.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.fft
+
+from rainset.motion import MotionPolicy
+
+# ----------------------------------------------------------------------------- tiles, shifts
+
+
+def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Per-pixel median of three images with four min/max operations."""
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+
+
+def _fast_len(n: int) -> int:
+    """Largest m <= n whose only prime factors are 2, 3 and 5 (fast FFT sizes)."""
+    m = n
+    while m > 1:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m -= 1
+    return 1
+
+
+def _grid_tiles(img: np.ndarray, grid: int = 3) -> np.ndarray:
+    """(grid*grid, th, tw) float32 tiles, mean removed, ready for the window.
+
+    Each tile is the centre of its grid cell cropped to FFT-friendly sides (a prime side such
+    as 53 makes the transform several times slower).
+    """
+    h, w = img.shape
+    ch, cw = h // grid, w // grid
+    th, tw = _fast_len(ch), _fast_len(cw)
+    y0, x0 = (ch - th) // 2, (cw - tw) // 2
+    t = img[: ch * grid, : cw * grid].astype(np.float32)
+    t = t.reshape(grid, ch, grid, cw).transpose(0, 2, 1, 3).reshape(grid * grid, ch, cw)
+    t = t[:, y0 : y0 + th, x0 : x0 + tw]
+    return t - t.mean(axis=(1, 2), keepdims=True)
+
+
+#: Width (sigma, pixels) of the correlation peak after the spectral weighting of
+#: :func:`phase_shifts`. Plain phase correlation weights all frequencies alike, the highest
+#: (rain, sensor noise) included; this weighting keeps them from dominating and gives the peak
+#: a Gaussian shape whose three-point fit is exact.
+PEAK_SIGMA = 1.5
+
+
+def phase_shifts(
+    ref_fft: np.ndarray, img_fft: np.ndarray, shape: tuple[int, int], *, sigma: float = PEAK_SIGMA
+) -> np.ndarray:
+    """Sub-pixel shifts of a batch of tiles against reference tiles by phase correlation.
+
+    Parameters
+    ----------
+    ref_fft, img_fft : (K, th, tw // 2 + 1) complex ndarray
+        ``scipy.fft.rfft2`` (or ``np.fft.rfft2``) of the windowed reference and image tiles.
+    shape : (th, tw), the tile size.
+    sigma : width of the correlation peak, pixels (see :data:`PEAK_SIGMA`).
+
+    Returns
+    -------
+    shifts : (K, 3) float ndarray
+        ``(dx, dy, response)`` per tile: the image tile equals the reference moved by
+        ``(dx, dy)`` pixels (+x right, +y down); ``response`` is the correlation peak (1 for
+        identical tiles, near 0 for unrelated ones).
+
+    Notes
+    -----
+    The normalised cross-power spectrum (a pure phase ramp for a translation) is multiplied by
+    ``exp(-2 pi^2 sigma^2 |f|^2)``, so its inverse is a Gaussian of width ``sigma`` centred on
+    the shift; a parabola through the logarithms of the peak and its two neighbours on each
+    axis then locates the centre exactly. On area-sampled (camera-like) shifts the error is a
+    few hundredths of a pixel, and on rainy static footage the estimate is several times less
+    noisy than the sinc-peak formula of Foroosh et al. (2002).
+    """
+    weight, total = _peak_weight(shape[0], shape[1], float(sigma))
+    cross = img_fft * np.conj(ref_fft)
+    cross *= weight / (np.abs(cross) + 1e-12)
+    r = scipy.fft.irfft2(cross, s=shape, axes=(1, 2), overwrite_x=True)
+    k, h, w = r.shape
+    peak = r.reshape(k, -1).argmax(axis=1)
+    py, px = np.divmod(peak, w)
+    rows = np.arange(k)
+    c = r[rows, py, px]
+
+    def refine(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        lc = np.log(np.maximum(c, 1e-12))
+        ll, lh = np.log(np.maximum(lo, 1e-12)), np.log(np.maximum(hi, 1e-12))
+        den = ll - 2 * lc + lh
+        return np.where(den < 0, 0.5 * (ll - lh) / np.where(den < 0, den, -1.0), 0.0).clip(-1, 1)
+
+    fy_ = py + refine(r[rows, (py - 1) % h, px], r[rows, (py + 1) % h, px])
+    fx_ = px + refine(r[rows, py, (px - 1) % w], r[rows, py, (px + 1) % w])
+    fy_ = np.where(fy_ > h / 2, fy_ - h, fy_)
+    fx_ = np.where(fx_ > w / 2, fx_ - w, fx_)
+    return np.stack([fx_, fy_, c / total], axis=1)
+
+
+@functools.lru_cache(maxsize=8)
+def _peak_weight(th: int, tw: int, sigma: float) -> tuple[np.ndarray, float]:
+    """The spectral weight on the rfft grid, and the peak it gives two identical tiles."""
+    g = -2.0 * np.pi**2 * sigma**2
+    weight = np.exp(g * (np.fft.fftfreq(th)[:, None] ** 2 + np.fft.rfftfreq(tw)[None, :] ** 2))
+    full = np.exp(g * (np.fft.fftfreq(th)[:, None] ** 2 + np.fft.fftfreq(tw)[None, :] ** 2))
+    return weight.astype(np.float32), float(full.sum()) / (th * tw)
+
+
+
+
+def analysis_luma(frame: np.ndarray, factor: int) -> np.ndarray:
+    """``(h // factor, w // factor)`` uint8 BT.601 luma of an (H, W, 3) uint8 RGB frame,
+    ``factor`` a power of two: repeated 2 x 2 area averages (OpenCV's fast path, 0.2 ms for
+    1080p against 1.6 ms for one 4 x 4 area resize)."""
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+    grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+    while factor > 1:
+        h, w = grey.shape
+        grey = cv2.resize(grey, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        factor //= 2
+    return grey
+
+
+def tile_texture(img: np.ndarray) -> np.ndarray:
+    """(9,) texture of each tile of :func:`_grid_tiles`: the median of ``|d/dx| + |d/dy|``,
+    levels per pixel. A median, so the rain a three-frame median leaves (a few per cent of
+    the pixels) does not count as texture: a near-featureless wall under dense rain scores 2,
+    textured scenes 4-40."""
+    t = _grid_tiles(img)
+    g = np.abs(np.diff(t, axis=2))[:, :-1, :] + np.abs(np.diff(t, axis=1))[:, :, :-1]
+    return np.median(g.reshape(len(t), -1), axis=1)
+
+
+def tile_centres(shape: tuple[int, int], grid: int = 3) -> np.ndarray:
+    """(grid*grid, 2) centres (x, y) of the tiles of :func:`_grid_tiles`, relative to the
+    image centre, in the image's pixels."""
+    h, w = shape
+    ch, cw = h // grid, w // grid
+    ys, xs = np.divmod(np.arange(grid * grid), grid)
+    return np.stack([(xs + 0.5) * cw - w / 2, (ys + 0.5) * ch - h / 2], axis=1).astype(float)
+
+
+#: Largest disagreement (analysis pixels) of a tile's shift with the fitted model for the tile
+#: to count as agreeing: several times the estimate's noise on rainy static tiles (0.02-0.06
+#: px), far below what a passing car or a mis-locked rain tile gives.
+INLIER_TOL = 0.5
+
+_PAIRS = {}
+
+
+def _pairs(n: int) -> np.ndarray:
+    if n not in _PAIRS:
+        _PAIRS[n] = np.array(list(itertools.combinations(range(n), 2)), int).reshape(-1, 2)
+    return _PAIRS[n]
+
+
+def _design(p: np.ndarray) -> np.ndarray:
+    """(2K, 4) rows of d = t + A p with A = [[a, -b], [b, a]] for points p (K, 2)."""
+    k = len(p)
+    m = np.zeros((2 * k, 4))
+    m[0::2, 0] = 1
+    m[0::2, 2] = p[:, 0]
+    m[0::2, 3] = -p[:, 1]
+    m[1::2, 1] = 1
+    m[1::2, 2] = p[:, 1]
+    m[1::2, 3] = p[:, 0]
+    return m
+
+
+def _apply(params: np.ndarray, p: np.ndarray) -> np.ndarray:
+    tx, ty, a, b = params
+    return np.stack([tx + a * p[:, 0] - b * p[:, 1], ty + b * p[:, 0] + a * p[:, 1]], axis=1)
+
+
+def fit_tiles(
+    centres: np.ndarray, shifts: np.ndarray, usable: np.ndarray, *, min_tiles: int, tol: float = INLIER_TOL
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Robust similarity fit to tile shifts: every pair of usable tiles proposes a model, the
+    one most tiles agree with (within ``tol``) wins, and a least-squares refit on those tiles
+    gives the answer.
+
+    Returns ``(params, inliers)``: ``params = (tx, ty, a, b)`` with displacement
+    ``d(p) = t + [[a, -b], [b, a]] p`` (``None`` when fewer than ``min_tiles`` tiles agree),
+    and the boolean inlier mask.
+    """
+    idx = np.flatnonzero(usable)
+    inl = np.zeros(len(shifts), bool)
+    if len(idx) < max(2, min_tiles):
+        return None, inl
+    p, d = centres[idx], shifts[idx]
+    pr = _pairs(len(idx))
+    rows = _design(p).reshape(len(idx), 2, 4)
+    a = np.concatenate([rows[pr[:, 0]], rows[pr[:, 1]]], axis=1)  # (P, 4, 4)
+    rhs = np.concatenate([d[pr[:, 0]], d[pr[:, 1]]], axis=1)  # (P, 4)
+    models = np.linalg.solve(a, rhs[..., None])[..., 0]
+    pred = np.einsum("kij,pj->pki", rows, models)  # (P, K, 2)
+    res = np.hypot(*(pred - d[None]).transpose(2, 0, 1))
+    ok = res < tol
+    score = ok.sum(1) * 1e3 - np.where(ok, res, tol).sum(1)
+    best = ok[int(np.argmax(score))]
+    if best.sum() < min_tiles:
+        return None, inl
+    params = np.linalg.lstsq(_design(p[best]), d[best].reshape(-1), rcond=None)[0]
+    inl[idx[best]] = True
+    return params, inl
+
+
+@dataclass(frozen=True)
+class FrameMotion:
+    """The camera motion of one frame against its reference (full-resolution pixels).
+
+    Attributes
+    ----------
+    index : frame index (in the window, segment or source, as the caller counts).
+    dx, dy : translation of the image content at the frame centre (+x right, +y down).
+    rotation : degrees, positive clockwise on screen; ``scale`` : 1 = no zoom.
+    displacement : largest movement the fitted model gives any tile centre, px: the figure
+        the policy's ``max_shift`` bounds; ``inf`` when the picture changed beyond measuring
+        (a textured reference whose tiles no longer match).
+    response : median correlation peak of the agreeing tiles (0 when unmeasured).
+    confidence : share of the 9 tiles that agree with the model (textured, not rain-locked).
+    measured : whether at least ``min_tiles`` tiles agree (or the picture changed, see
+        ``displacement``); an unmeasured frame does not count as motion.
+    brightness : mean luma of the analysis image, 0..255.
+    drift : relative change of ``brightness`` against the reference (floored at 16 levels).
+    """
+
+    index: int
+    dx: float
+    dy: float
+    rotation: float
+    scale: float
+    displacement: float
+    response: float
+    confidence: float
+    measured: bool
+    brightness: float
+    drift: float
+
+
+def counts_as_moving(m: FrameMotion, policy: MotionPolicy) -> bool:
+    """The policy's one motion test: measured, and displaced by more than ``max_shift``."""
+    return m.measured and m.displacement > policy.max_shift
+
+
+#: Frames right after the reference whose three-frame medians share two raw frames with the
+#: reference's (the first frame of a clip takes the median of frames 0-2, like frame 1). On a
+#: featureless scene their common rain correlates into a confident shift biased toward the
+#: reference (up to 0.5 px on a static wall; 1.3 px when the reference was a raw frame), so
+#: they count only when they move beyond the limit all the same, and are left out of the
+#: confidence figures. Sharing one raw frame no longer shows in the measurements.
+SHARED = 2
+
+
+class Registrar:
+    """Measures analysis images against a reference (see :mod:`rainset.motion`)."""
+
+    def __init__(self, policy: MotionPolicy, factor: int, shape: tuple[int, int]):
+        self.policy = policy
+        self.factor = factor
+        self.shape = shape
+        self._window: np.ndarray | None = None
+        self._ref_fft: np.ndarray | None = None
+        self.ref_brightness = 0.0
+        self.centres = tile_centres(shape)
+
+    def transform(self, img: np.ndarray) -> np.ndarray:
+        tiles = _grid_tiles(img)
+        if self._window is None:
+            th, tw = tiles.shape[1:]
+            self._window = np.outer(np.hanning(th), np.hanning(tw)).astype(np.float32)
+            self._tile = (th, tw)
+        return scipy.fft.rfft2(tiles * self._window, axes=(1, 2))
+
+    def set_reference(self, img: np.ndarray, fft: np.ndarray | None = None) -> None:
+        self._ref_fft = self.transform(img) if fft is None else fft
+        self.ref_brightness = float(img.mean())
+        self._textured = tile_texture(img) >= self.policy.min_texture
+        self.ref_textured = int(self._textured.sum())
+
+    def tile_shifts(self, img: np.ndarray, fft: np.ndarray | None = None) -> np.ndarray:
+        """(9, 3) ``(dx, dy, response)`` per tile, analysis pixels."""
+        fft = self.transform(img) if fft is None else fft
+        return phase_shifts(self._ref_fft, fft, self._tile)
+
+    def measure(
+        self, img: np.ndarray, index: int = 0, fft: np.ndarray | None = None, *, shared: bool = False
+    ) -> FrameMotion:
+        """Measure one analysis image. ``shared``: its temporal median shares raw frames with
+        the reference's (see :data:`SHARED`), whose common rain correlates: it counts as
+        measured only when it moves beyond the policy's limit all the same."""
+        pol, k = self.policy, self.factor
+        s = self.tile_shifts(img, fft)
+        brightness = float(img.mean())
+        drift = (brightness - self.ref_brightness) / max(self.ref_brightness, 16.0)
+        usable = s[:, 2] >= pol.min_response
+        params, inl = fit_tiles(self.centres, s[:, :2], usable, min_tiles=pol.min_tiles)
+        if params is None:
+            med = np.median(s, axis=0)
+            # A textured reference whose tiles no longer match, none of them in place: the
+            # picture changed (a pan beyond the tiles' reach, moving foreground filling the
+            # frame), which is motion. Tiles still matching in place mean a still camera with
+            # foreground over the rest; a featureless or rain-dominated reference tells nothing.
+            in_place = usable & (np.hypot(s[:, 0], s[:, 1]) * k <= pol.max_shift)
+            changed = self.ref_textured >= pol.min_tiles and int(in_place.sum()) < 2
+            return FrameMotion(
+                index, float(med[0]) * k, float(med[1]) * k, 0.0, 1.0,
+                math.inf if changed else float(math.hypot(*med[:2])) * k,
+                0.0, float(inl.mean()), changed, brightness, drift,
+            )  # fmt: skip
+        disp = float(np.hypot(*_apply(params, self.centres).T).max()) * k
+        tx, ty, a, b = params
+        # Shared rain pulls the estimate toward the reference, never away: a shared frame that
+        # still moves beyond the limit is measured (a pan is seen at once), one that does not
+        # tells nothing.
+        measured = not shared or disp > pol.max_shift
+        return FrameMotion(
+            index, float(tx) * k, float(ty) * k, math.degrees(math.atan2(b, 1 + a)),
+            float(math.hypot(1 + a, b)), disp, float(np.median(s[inl, 2])), float(inl.mean()),
+            measured, brightness, drift,
+        )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- streams, summary
+
+
+class AnalysisStream:
+    """Analysis images of frames (validation, the downscale factor)."""
+
+    def __init__(self, policy: MotionPolicy):
+        self.policy = policy
+        self.factor: int | None = None
+        self.shape: tuple[int, int, int] | None = None
+        self.n_in = 0
+
+    def small(self, frame: np.ndarray) -> np.ndarray:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        if self.shape is None:
+            self.shape = frame.shape
+            self.factor = self.policy.factor(frame.shape[0], frame.shape[1])
+        elif frame.shape != self.shape:
+            raise ValueError(f"frame {self.n_in} is {frame.shape}, earlier ones {self.shape}")
+        return analysis_luma(frame, self.factor)
+
+
+@dataclass(frozen=True)
+class MotionSummary:
+    """The policy's verdict over a run of frames (a build-gt window, a pairs segment).
+
+    Attributes
+    ----------
+    frames : the per-frame measurements, the first being the reference.
+    max_shift : largest displacement of a measured frame, px (0 when none is measured).
+    worst : index of that frame (``None`` when none is measured).
+    unmeasured : frames too featureless or rain-dominated to measure (not counted as motion),
+        of the ``len(frames) - 3`` after the reference and the two that share its rain.
+    confidence : median confidence over those frames (1 when there are none).
+    drift : largest absolute light drift against the reference.
+    static : no measured frame moves more than the policy's ``max_shift``.
+    """
+
+    frames: tuple[FrameMotion, ...]
+    max_shift: float
+    worst: int | None
+    unmeasured: int
+    confidence: float
+    drift: float
+    static: bool
+
+    @property
+    def shifts(self) -> np.ndarray:
+        return np.array([(m.dx, m.dy) for m in self.frames])
+
+    def is_static(self, max_shift: float | None = None) -> bool:
+        if max_shift is None:
+            return self.static
+        return self.max_shift <= max_shift
+
+    def describe(self) -> str:
+        """The figures in a few words, for messages."""
+        conf = f"confidence {self.confidence:.2f}"
+        if self.unmeasured:
+            conf += f", {self.unmeasured} of {len(self.frames) - 1 - SHARED} frames unmeasured (too little texture or too much rain)"
+        return f"largest shift {self.max_shift:.2f} px ({conf})"
+
+
+def summarize(motions: Iterable[FrameMotion], policy: MotionPolicy) -> MotionSummary:
+    ms = tuple(motions)
+    if not ms:
+        raise ValueError("a motion summary needs at least one frame")
+    worst = max((m for m in ms[1:] if m.measured), key=lambda m: m.displacement, default=None)
+    top = worst.displacement if worst is not None else 0.0
+    rest = ms[1 + SHARED :]  # the frames whose rain the reference does not share
+    return MotionSummary(
+        frames=ms,
+        max_shift=top,
+        worst=None if worst is None else worst.index,
+        unmeasured=sum(not m.measured for m in rest),
+        confidence=float(np.median([m.confidence for m in rest])) if rest else 1.0,
+        drift=max((abs(m.drift) for m in ms[1:]), default=0.0),
+        static=top <= policy.max_shift,
+    )
+
+
+class MotionMeter:
+    """Streaming policy check for a growing window (build-gt): feed frames as they decode, ask
+    for the summary over the first ``n`` at any time. Keeps one analysis image per frame."""
+
+    def __init__(self, policy: MotionPolicy | None = None):
+        self.policy = policy or MotionPolicy()
+        self._stream = AnalysisStream(self.policy)
+        self._small: list[np.ndarray] = []
+        self._done: dict[int, FrameMotion] = {}
+        self._reg: Registrar | None = None
+        self._ref_n: int | None = None
+
+    def __len__(self) -> int:
+        return len(self._small)
+
+    @property
+    def factor(self) -> int:
+        return self._stream.factor or 1
+
+    def update(self, frame: np.ndarray) -> None:
+        self._small.append(self._stream.small(frame))
+        self._stream.n_in += 1
+
+    def _smoothed(self, i: int, n: int) -> np.ndarray:
+        """Frame ``i`` of the first ``n``, smoothed as :class:`rainset.timelapse.StaticScorer`
+        does: with its neighbours, the first and last with the first and last three."""
+        s = self._small
+        if n < 3:
+            return s[i]
+        j = min(max(i, 1), n - 2)
+        return _median3(s[j - 1], s[j], s[j + 1])
+
+    def report(self, n: int | None = None) -> MotionSummary:
+        """The summary over the first ``n`` frames fed (all by default)."""
+        n = len(self._small) if n is None else min(n, len(self._small))
+        if n < 1:
+            raise ValueError("measure_motion needs at least one frame")
+        if self._reg is None:
+            self._reg = Registrar(self.policy, self.factor, self._small[0].shape)
+        if self._ref_n is None or (self._ref_n < 3 <= n):
+            # The reference is frame 0 smoothed with frames 1 and 2 (alone until they come).
+            self._reg.set_reference(self._smoothed(0, n))
+            self._ref_n = n
+            self._done.clear()
+        out = []
+        for i in range(n):
+            m = self._done.get(i) if i < n - 1 else None
+            if m is None:
+                m = self._reg.measure(self._smoothed(i, n), i, shared=0 < i <= SHARED)
+                if i < n - 1:  # final: its neighbours are all fed
+                    self._done[i] = m
+            out.append(m)
+        return summarize(out, self.policy)
+
+
+def measure_motion(frames: Iterable[np.ndarray], policy: MotionPolicy | None = None) -> MotionSummary:
+    """The policy's verdict on ``frames`` (an iterable of (H, W, 3) uint8 RGB frames or a
+    (T, H, W, 3) stack) against the first one."""
+    meter = MotionMeter(policy)
+    for f in frames:
+        meter.update(f)
+    return meter.report()
+
+
+# ----------------------------------------------------------------------------- single frames
+
+
+def model_matrix(m: FrameMotion, shape: tuple[int, int]) -> np.ndarray:
+    """2 x 3 matrix of a frame's fitted motion, full-resolution pixel coordinates: it takes a
+    point of the reference to where the frame shows it (invert it to register the frame)."""
+    h, w = shape
+    c = np.array([(w - 1) / 2, (h - 1) / 2])
+    th = math.radians(m.rotation)
+    a = m.scale * np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+    t = np.array([m.dx, m.dy]) + c - a @ c
+    return np.hstack([a, t[:, None]])
+
+
+def register_frames(
+    frames, policy: MotionPolicy | None = None, *, mode: str = "similarity", passes: int = 2
+) -> list[FrameMotion]:
+    """Per-frame camera motion of single frames (no temporal smoothing: shake differs from one
+    frame to the next) against the first frame.
+
+    The first pass measures each frame against the first one, rain and all; each later pass
+    registers the analysis images with the previous estimates, takes their temporal median (a
+    rain-free reference in the first frame's geometry) and measures every frame against it.
+    ``mode="translation"`` keeps only the translation of each fit; a frame that cannot be
+    measured (too little texture) is left where it is (identity, ``measured=False``).
+
+    Parameters
+    ----------
+    frames : (T, H, W, 3) uint8 stack or sequence of frames.
+    policy : the motion policy (analysis factor, tile thresholds).
+    """
+    policy = policy or MotionPolicy()
+    h, w = frames[0].shape[:2]
+    k = policy.factor(h, w)
+    small = [analysis_luma(f, k) for f in frames]
+    reg = Registrar(policy, k, small[0].shape)
+    reg.set_reference(small[0])
+    out = [reg.measure(s, i) for i, s in enumerate(small)]
+    sh, sw = small[0].shape
+    for _ in range(1, passes):
+        warped = []
+        for s, m in zip(small, out):
+            mat = model_matrix(keep_model(m, mode), (sh * k, sw * k))
+            mat = mat.copy()
+            mat[:, 2] /= k  # to analysis pixels (a power-of-two area average keeps centres)
+            warped.append(cv2.warpAffine(s, mat, (sw, sh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT))
+        ref = np.median(np.stack(warped), axis=0).astype(np.uint8)
+        reg.set_reference(ref)
+        reg.ref_brightness = float(small[0].mean())
+        out = [reg.measure(s, i) for i, s in enumerate(small)]
+    return [keep_model(m, mode) for m in out]
+
+
+def keep_model(m: FrameMotion, mode: str) -> FrameMotion:
+    """The part of a measured motion a stabilisation mode undoes (identity when unmeasured)."""
+    if not m.measured:  # no estimate to trust: leave the frame where it is
+        return FrameMotion(m.index, 0.0, 0.0, 0.0, 1.0, 0.0, m.response, m.confidence, False, m.brightness, m.drift)
+    if mode == "similarity" or math.isinf(m.displacement):
+        return m
+    if mode != "translation":
+        raise ValueError(f"mode must be 'translation' or 'similarity', got {mode!r}")
+    return FrameMotion(
+        m.index, m.dx, m.dy, 0.0, 1.0, math.hypot(m.dx, m.dy), m.response, m.confidence, True,
+        m.brightness, m.drift,
+    )  # fmt: skip
