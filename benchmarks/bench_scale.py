@@ -15,6 +15,7 @@ clean-image dataset each (--merge-records records of 64x64 PNGs per shard), merg
 ``rainset.merge.merge`` into a new folder (hard links), median of --repeat.
 
 Usage: python benchmarks/bench_scale.py [--repeat 3] [--frames 40] [--height 360] [--shards 100]
+       [--merge-only]
 """
 
 from __future__ import annotations
@@ -86,8 +87,15 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=360)
     ap.add_argument("--shards", type=int, default=100)
     ap.add_argument("--merge-records", type=int, default=10)
+    ap.add_argument("--merge-only", action="store_true", help="Only measure the merge.")
     args = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if not args.merge_only:
+        bench_executors(args)
+    bench_merge(args)
+
+
+def bench_executors(args) -> None:
     cache = HERE / ".cache" / f"scale_{args.height}p_{args.frames}"
     cache.mkdir(parents=True, exist_ok=True)
     clips = [str(p) for p in make_clips(cache, args.frames, args.height)]
@@ -108,6 +116,8 @@ def main() -> None:
         base_wall = base_wall or wall
         print(f"  {name:18s} {wall:7.2f} s   {N_CLIPS / wall:5.2f} inputs/s   {base_wall / wall:.2f}x")
 
+
+def bench_merge(args) -> None:
     import logging
 
     from rainset.merge import merge

@@ -274,6 +274,20 @@ def report(rows, cand, shares, counts, codecs, densities, photos, predicted_erro
                        for p in photos]
                 out.append(f"| {c} | {m} | {spearman([x['score'] for x in sel], [x['err'] for x in sel]):.3f} | "
                            + " | ".join(f"{v:.3f}" for v in per) + " |")
+        nc = [x for x in cand if x["c"] == "none"]
+        if len(nc) > 2:
+            power, scale = np.polyfit(np.log([x["score"] for x in nc]), np.log([x["err"] for x in nc]), 1)
+            out.append(f"\nLog-log fit over the uncompressed candidates: error = {np.exp(scale):.3f} * score ** {power:.3f}")
+        out.append("\nPredicted error (review.predicted_error) against the true error, per codec:")
+        for c in codecs:
+            sel = [x for x in cand if x["c"] == c]
+            pred = np.array([predicted_error(x["score"]) for x in sel])
+            err = np.array([x["err"] for x in sel])
+            acc = pred <= 0.3
+            out.append(f"  codec {c}: true / predicted median {np.median(err / pred):.2f} (10-90 % "
+                       f"{np.percentile(err / pred, 10):.2f}-{np.percentile(err / pred, 90):.2f}); accepted at the "
+                       f"default threshold (predicted <= 0.3): {int(acc.sum())} of {len(sel)}, true error of those "
+                       f"{err[acc].min() if acc.any() else math.nan:.2f}-{err[acc].max() if acc.any() else math.nan:.2f}")
         out.append("\nPredicted error (review.predicted_error) against the true error, all candidates:")
         pred = np.array([predicted_error(x["score"]) for x in cand])
         err = np.array([x["err"] for x in cand])

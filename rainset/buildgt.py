@@ -434,8 +434,9 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
             rep = meter.report(n)
             drift = rep.drift
             checked = n
-            motion = {"max_shift_px": round(rep.max_shift, 3), "confidence": round(rep.confidence, 3),
-                      "unmeasured": rep.unmeasured}  # fmt: skip
+            finite = rep.max_shift < float("inf")  # inf: the picture changed beyond measuring
+            motion = {"max_shift_px": round(rep.max_shift, 3) if finite else None,
+                      "confidence": round(rep.confidence, 3), "unmeasured": rep.unmeasured}  # fmt: skip
             registered = None
             if opts.stabilize:
                 from rainset.stabilize import stabilize
@@ -451,10 +452,16 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
                         )
                 motion["stabilize"] = stab.record() if stab.ok else {"mode": stab.mode, "refused": stab.refused}
             elif not rep.static and not opts.allow_motion:
+                what = (
+                    f"the camera moves: {rep.max_shift:.1f} px at frame {win.start + rep.worst} against "
+                    f"frame {win.start} (limit {opts.max_shift:g} px, confidence {rep.confidence:.2f})"
+                    if finite else
+                    f"the camera moves beyond measuring at frame {win.start + rep.worst} against frame "
+                    f"{win.start} (limit {opts.max_shift:g} px; the picture no longer matches: motion "
+                    "faster than the tiles follow, or moving foreground filling the frame)"
+                )  # fmt: skip
                 raise InputError(
-                    f"{source}: the camera moves: {rep.max_shift:.1f} px at frame {win.start + rep.worst} "
-                    f"against frame {win.start} (limit {opts.max_shift:g} px, confidence "
-                    f"{rep.confidence:.2f}); build-gt needs "
+                    f"{source}: {what}; build-gt needs "
                     "a static camera — choose a still stretch with `start`/`crop`, pass `stabilize` "
                     "to register shaky frames, or pass `allow_motion` to average it anyway."
                 )

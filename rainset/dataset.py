@@ -698,11 +698,12 @@ class DatasetWriter:
             lossless=lossless,
         )
 
-    def add(self, record: dict) -> None:
+    def add(self, record: dict, *, sync: bool = True) -> None:
         """Append one record (a paired sample, or a time-lapse frame) to the manifest.
 
         ``split`` is filled from the scene by the split rule when absent. The referenced
-        images must already exist. The line is flushed and fsync'd before this returns.
+        images must already exist. The line is flushed and fsync'd before this returns
+        (``sync=False``: flushed only; :meth:`sync` fsyncs a batch, as a merge does per shard).
 
         Raises
         ------
@@ -739,7 +740,7 @@ class DatasetWriter:
             if line != old:
                 self._replace_line(index, line)
             return
-        self._append(self._manifest_fh, line, sync=True)
+        self._append(self._manifest_fh, line, sync=sync)
         self._count(ordered)
 
     def add_pair(self, record: dict, *, sync: bool = True) -> None:
@@ -788,6 +789,12 @@ class DatasetWriter:
             self.add_pair(rec, sync=False)
         if self._pairs_fh is not None:  # None: nothing written yet (every pair was there)
             os.fsync(self._pairs_fh.fileno())
+
+    def sync(self) -> None:
+        """fsync the manifest and pairs files (after :meth:`add` with ``sync=False``)."""
+        for fh in (self._manifest_fh, self._pairs_fh):
+            if fh is not None:
+                os.fsync(fh.fileno())
 
     def _append(self, fh, line: str, *, sync: bool) -> None:
         data = (line + "\n").encode("utf-8")

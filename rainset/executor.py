@@ -359,4 +359,5 @@ def run_sharded(
     yield from drain()
     with contextlib.suppress(OSError):
         folder.rmdir()  # empty once every shard is merged (a failed one stays to be looked at)
-        folder.parent.rmdir()  # a --staging folder's .rainset-staging, when nothing else is in it
+        if staging is not None:
+            folder.parent.rmdir()  # --staging's .rainset-staging, when nothing else is in it

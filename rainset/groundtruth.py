@@ -24,6 +24,16 @@ average the rest. The SPA estimator keeps one order statistic per pixel, so sens
 in its result; averaging the rain-free samples removes most of it (see
 ``benchmarks/bench_estimator.py`` and ``tests/test_groundtruth.py`` for the measured gap).
 
+``method="anchored"`` (not the paper's; issue 16) averages around the SPA value: the SPA image
+is each element's anchor ``a``; one noise scale for the window, ``D90``, the 90th percentile of
+``a - x`` over all samples at or below their anchor (:func:`anchor_window`), sets the window
+``[a - wl, a + wu]`` (4 and 2.5 sigma with sigma = D90 / 1.645, at least 2 levels each); the
+clean value is the mean of the samples in the window, rounded half up, except where more than
+:data:`ANCHOR_MAX_RAIN` samples lie above ``a + 13`` (rain in many frames), which keep ``a``
+(:func:`anchored_mean`). It keeps SPA's rain rejection in heavy rain, where the median and MAD
+of ``robust`` are pulled up, and removes most of the noise that SPA's single order statistic
+keeps (``benchmarks/quality_gt.py``; docs/groundtruth.md).
+
 Exact arithmetic
     Every comparison and interpolation is integer arithmetic, so all back-ends agree bit for
     bit: ``p`` is in a range iff ``100 i_first <= p N <= 100 i_last``; the percentile is

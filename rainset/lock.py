@@ -167,7 +167,7 @@ class FolderLock:
         data = (json.dumps(body) + "\n").encode("utf-8")
         for _ in range(5):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)  # less the umask
             except FileExistsError:
                 holder = read_lock(self.folder)
                 if holder is None:

@@ -291,7 +291,7 @@ class Merger:
             if w.has(rec["id"]):
                 continue
             split = self.split_rule.split_of(rec["scene"])
-            w.add({**rec, "split": split})
+            w.add({**rec, "split": split}, sync=False)  # one fsync per shard, below
             self._lines[rec["id"]] = _line(rec, split)
             self.result.records += 1
         new_pairs = []
@@ -302,6 +302,7 @@ class Merger:
         if new_pairs:
             w.add_pairs(new_pairs)
             self.result.pairs += len(new_pairs)
+        w.sync()  # the shard's records are on disk before it counts as merged
         if shard.review is not None:
             self._merge_review(shard.review)
         self.result.shards += 1

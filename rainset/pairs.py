@@ -552,7 +552,10 @@ def _plot(
     """One score curve: kept spans green, rejected red, the threshold as a grey line."""
     img = np.full((height, width, 3), 255, np.uint8)
     n = len(values)
-    top = max(2 * limit, float(np.max(values)) if n else 0.0) * 1.05
+    peak = float(np.max(values)) if n else 0.0  # inf: a picture that changed beyond measuring
+    finite = values[np.isfinite(values)]
+    top = max(2 * limit, float(np.max(finite)) if len(finite) else 0.0) * 1.05
+    values = np.where(np.isfinite(values), values, top)  # drawn at the top
     x = (np.arange(n) + 0.5) * width / max(n, 1)
     for a, b, colour in spans:
         cv2.rectangle(img, (int(a * width / n), 0), (int(b * width / n), height - 1), colour, -1)
@@ -561,7 +564,7 @@ def _plot(
     y = height - 1 - np.clip(values / top, 0, 1) * (height - 1)
     pts = np.stack([x, y], axis=1).round().astype(np.int32)
     cv2.polylines(img, [pts], False, (20, 20, 160), 1, cv2.LINE_AA)
-    text = f"{label}: max {float(np.max(values)) if n else 0:.3g}, threshold {limit:g}"
+    text = f"{label}: max {peak:.3g}, threshold {limit:g}"
     cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     return img
 

@@ -531,7 +531,11 @@ def _reject(
     hits = [s for s in events if s.flag == reason]
     if reason == "moving camera":
         step = max(s.spread for s in hits)  # the policy's displacement (zoom and turn included)
-        detail = f"camera moved at {len(hits)} frames, up to {step:.1f} px from the reference"
+        detail = (
+            f"camera moved at {len(hits)} frames, up to {step:.1f} px from the reference"
+            if math.isfinite(step)
+            else f"camera moved at {len(hits)} frames, the picture changing beyond measuring"
+        )
     elif reason == "cut":
         detail = f"{len(hits)} cut(s), at frame " + ", ".join(str(s.index) for s in hits[:5])
     elif reason == "illumination change":

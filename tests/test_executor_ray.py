@@ -114,6 +114,43 @@ def test_a_killed_worker_is_retried_without_duplicate_or_loss(ray_cluster, clips
     assert_same_dataset(out, ref)  # no duplicate line, no lost frame
 
 
+def test_a_driver_joins_a_running_cluster_by_address(ray_cluster, clips, reference, tmp_path):
+    address = ray_cluster.get_runtime_context().gcs_address
+    out, stage = tmp_path / "out", tmp_path / "stage"
+    res = subprocess.run(
+        [sys.executable, "-m", "rainset_cli", "-q", "build-gt", *map(str, clips), *GT, "--executor", "ray",
+         "--address", address, "--staging", str(stage), "-o", str(out)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert_same_dataset(out, reference)
+    assert not any(stage.rglob("*.png"))  # every shard merged and removed from the staging folder
+
+
+def test_a_second_ray_driver_on_a_running_output_is_refused(ray_cluster, clips, reference, tmp_path):
+    out = tmp_path / "out"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "rainset_cli", "-q", "build-gt", *map(str, clips), *GT, "--executor", "ray",
+         "--address", ray_cluster.get_runtime_context().gcs_address, "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / LOCK_NAME).exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert first.poll() is None, "the first driver ended before it could be joined"
+        r = run(["build-gt", *clips, *GT, "--executor", "ray", "-o", out])
+        assert r.exit_code == 1 and f"being written by process {first.pid}" in r.output
+        _, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, err
+    assert_same_dataset(out, reference)  # the first driver's run is whole
+
+
 HOLDER = textwrap.dedent(
     """
     import sys
@@ -140,6 +177,8 @@ def test_two_drivers_on_one_output_are_refused(clips, tmp_path):
 
 def test_review_by_a_person_is_refused_on_a_cluster(clips, tmp_path):
     r = run(["build-gt", clips[0], "--review", "prompt", "--executor", "ray", "-o", tmp_path / "o"])
+    assert r.exit_code == 2 and "--review file" in r.output
+    r = run(["synth", "--tier-choice", "review", "--review", "prompt", "--executor", "ray", "-o", tmp_path / "o"])
     assert r.exit_code == 2 and "--review file" in r.output
     r = run(["build-gt", clips[0], *GT, "--address", "auto", "-o", tmp_path / "o"])
     assert r.exit_code == 2 and "only used with --executor ray" in r.output

@@ -123,3 +123,41 @@ def test_anchored_beats_spa_on_noise_and_keeps_out_rain():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="anchored"):
         gt.estimate_clean(np.zeros((3, 2, 2, 3), np.uint8), method="lowest")
+
+
+@pytest.mark.parametrize("method", ["spa", "anchored"])
+def test_score_and_predicted_error_grow_with_residual_rain(method):
+    from rainset.review import predicted_error, split_half_score
+
+    g = np.random.default_rng(6)
+    bg = g.integers(40, 200, (24, 32, 3)).astype(float)
+    base = np.clip(np.rint(bg[None] + g.normal(0, 2.0, (40, 24, 32, 3))), 0, 255).astype(np.uint8)
+    order = g.permutation(24 * 32)
+    scores = []
+    for k in (0, 20, 60, 150, 400):
+        frames = base.copy()
+        ys, xs = np.unravel_index(order[:k], (24, 32))
+        # rain on the same pixels of every even frame: it survives in that half's estimate
+        frames[0::2, ys, xs] = np.minimum(frames[0::2, ys, xs].astype(int) + 60, 255).astype(np.uint8)
+        scores.append(split_half_score(frames, lambda s: gt.estimate_clean(s, method=method).image))
+    assert all(b > a for a, b in zip(scores, scores[1:])), scores
+    preds = [predicted_error(s) for s in scores]
+    assert all(b > a for a, b in zip(preds, preds[1:])), preds
+
+
+def test_predicted_error_inverts_and_auto_review_states_it():
+    from rainset.buildgt import AUTO_THRESHOLD
+    from rainset.review import (
+        AUTO_TARGET_ERROR,
+        Candidate,
+        auto_reviewer,
+        predicted_error,
+        score_for_error,
+    )
+
+    assert score_for_error(predicted_error(1.7)) == pytest.approx(1.7)
+    # the default threshold is the calibrated one: its predicted error is the stated target
+    assert predicted_error(AUTO_THRESHOLD) == pytest.approx(AUTO_TARGET_ERROR, abs=0.01)
+    cand = Candidate("s", 0, 20, np.zeros((2, 2, 3), np.uint8), score=0.5)
+    d = auto_reviewer(AUTO_THRESHOLD)(cand)
+    assert d.action == "accept" and f"predicted error {predicted_error(0.5):.2f}" in d.reason

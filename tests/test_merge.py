@@ -144,3 +144,13 @@ def test_shards_of_other_kinds_or_options_and_unfinished_shards_refused(tmp_path
     r = CliRunner().invoke(cli, ["merge", str(tmp_path / "a"), str(tmp_path / "c"), "-o", str(tmp_path / "m")])
     assert r.exit_code == 1 and "unfinished" in r.output
     assert not (tmp_path / "m").exists()
+
+
+def test_a_shard_still_being_written_is_refused(tmp_path):
+    from rainset.lock import FolderLock
+
+    _tiny(tmp_path / "a", "s1", SplitRule())
+    with FolderLock(tmp_path / "a"):  # its writer is back at work on it
+        r = CliRunner().invoke(cli, ["merge", str(tmp_path / "a"), "-o", str(tmp_path / "m")])
+    assert r.exit_code == 1 and "being written by process" in r.output
+    assert not (tmp_path / "m").exists()

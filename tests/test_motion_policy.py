@@ -96,3 +96,24 @@ def test_the_limit_has_one_meaning_and_one_default():
     pol = MotionPolicy()
     assert BuildOptions().policy == StaticConfig().policy == pol
     assert BuildOptions(max_shift=2.5).policy.max_shift == StaticConfig(max_shift=2.5).policy.max_shift
+
+
+def test_a_picture_that_changes_beyond_measuring_is_motion_not_confidence_zero():
+    # A whip pan: 40 px a frame, beyond what a 106 x 80 tile's correlation follows. The tiles
+    # of the textured reference stop matching; that is motion, not a featureless scene.
+    big = scene(H, 4 * W, seed=21)
+    frames = clip(big, [camera(-40.0 * i, 0.0, size=(4 * W, H)) for i in range(30)], seed=22)[:, :, :W]
+    rep = buildgt_check(np.ascontiguousarray(frames))
+    assert not rep.static and rep.max_shift == float("inf")
+    _, segments, rejections, _ = analyse_scene(np.ascontiguousarray(frames))
+    assert not segments and rejections[0].reason == "moving camera"
+    assert "beyond measuring" in rejections[0].detail
+
+
+def test_both_commands_show_the_policy_defaults():
+    from rainset_cli.main import cli
+
+    for name in ("build-gt", "pairs"):
+        params = {p.name: p for p in cli.commands[name].params}
+        assert params["max_shift"].default == MotionPolicy().max_shift, name
+        assert params["stabilize"].flag_value == "translation" and params["stabilize"].default is None, name
