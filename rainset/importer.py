@@ -324,6 +324,8 @@ def import_paired(
     params: dict | None = None,
     sources: tuple[tuple[str | os.PathLike, str], ...] = (),
     allow_duplicate_sources: bool = False,
+    link: str | None = None,
+    tool: str = "rainset import paired",
 ) -> Iterator[str]:
     """Write planned pairs as a paired dataset; rerunning resumes.
 
@@ -332,7 +334,13 @@ def import_paired(
     plans : from :func:`plan_paired`.
     out : the dataset folder.
     split_rule : scene split; its ``test_scenes`` must be scenes of the plan.
-    image_format : ``"png"`` (lossless) or ``"jpg"``.
+    image_format : ``"png"`` (lossless), ``"jpg"``, or ``"keep"``: every file placed as it is
+        (``link``), never re-encoded, except a JPEG whose EXIF orientation is not 1, written
+        upright as PNG (the record's ``orientation`` says so); see
+        :func:`rainset.exchange._common.keep_image`.
+    link : with ``"keep"``: ``"hardlink"``, ``"symlink"``, ``"copy"`` or None (hard links where
+        possible, else copies).
+    tool : the command recorded in ``rainset.json``.
     params : recorded in ``rainset.json`` (the matching options).
     sources : (path, provenance note) of the input folders, hashed into ``rainset.json``.
         ``out`` may not be or contain one (:func:`rainset.inputs.check_outputs`).
@@ -365,13 +373,20 @@ def import_paired(
     )  # fmt: skip
     note = sources[0][1] if sources else "imported paired folders"
     check_headers(plans)
+    keep = image_format == "keep"
+    if link is not None and not keep:
+        raise ParameterError("link", "places files as they are, so it needs image_format keep")
+    if keep:
+        from rainset.exchange._common import Placer, keep_image
+
+        placer = Placer(link)
     with DatasetWriter(
         out,
         kind="paired",
-        params=params or {},
+        params={**(params or {}), **({"format": "keep"} if keep else {})},
         split_rule=split_rule,
-        image_format=image_format,
-        tool="rainset import paired",
+        image_format="png" if keep else image_format,  # keep: each file's own extension
+        tool=tool,
     ) as w:
         for path, what in sources:
             w.add_source(path, note=what)
@@ -380,6 +395,20 @@ def import_paired(
         written: dict[Path, str] = {}
         for p in plans:
             if w.has(p.id):
+                yield p.id
+                continue
+            if keep:  # sizes already agree (check_headers); nothing is decoded
+                extra = {}
+                clean_rel = written.get(p.clean)
+                if clean_rel is None:
+                    clean_rel, o = keep_image(placer, p.clean, w.root,
+                                              f"clean/{p.scene}/{_safe(p.key)}")
+                    written[p.clean] = clean_rel
+                    extra.update({"clean_orientation": o} if o != 1 else {})
+                rainy_rel, o = keep_image(placer, p.rainy, w.root, f"rainy/{p.scene}/{p.id}")
+                extra.update({"orientation": o} if o != 1 else {})
+                w.add({"id": p.id, "scene": p.scene, "rainy": rainy_rel, "clean": clean_rel,
+                       "source": {"rainy": p.rainy_rel, "clean": p.clean_rel}, **extra})
                 yield p.id
                 continue
             rainy = read_image(p.rainy)

@@ -116,7 +116,7 @@ def _describe(c) -> str:
               help="Who decides: terminal prompt (default on a terminal), accept all, auto score, or a decisions file.")
 @click.option("--decisions", type=click.Path(dir_okay=False, path_type=Path), help="Decisions file for --review file.")
 @click.option("--auto-threshold", type=FiniteFloat(min=0), default=None,
-              help="--review auto accepts at or under this residual-rain score (mean split-half disagreement, levels; 1.0 predicts an error of 0.3 levels).  [default: 1.0]")
+              help="--review auto accepts at or under this residual-rain score (mean split-half disagreement, levels; 1.0 predicts an error of 0.31 levels).  [default: 1.0]")
 @click.option("--open", "open_viewer", is_flag=True, help="Open each preview sheet with the system viewer.")
 @click.option("--allow-motion", is_flag=True, help="Estimate even when the camera moves (results blur).")
 @click.option("--max-shift", type=FiniteFloat(min=0), default=MotionPolicy.max_shift, show_default=True,

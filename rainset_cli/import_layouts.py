@@ -15,7 +15,6 @@ import click
 from rainset_cli.common import (
     check_test_scenes,
     console,
-    format_options,
     out_path,
     progress,
     say,
@@ -28,7 +27,17 @@ def _common(f):
         "--note", default="imported published dataset",
         help="Licence / provenance note recorded with the sources.",
     )(f)
-    f = format_options("Image format written.", jpeg_quality=False)(f)
+    f = click.option(
+        "--link", type=click.Choice(["symlink", "hardlink", "copy"]), default=None,
+        help="With --format keep: how files get in. Default: hard links where the filesystem "
+        "allows, else copies.",
+    )(f)
+    f = click.option(
+        "--format", "image_format", type=click.Choice(["keep", "png", "jpg"]), default="keep",
+        show_default=True,
+        help="keep: every file as it is (a JPEG with an EXIF rotation is written upright as "
+        "PNG); png/jpg: re-encode.",
+    )(f)
     f = split_options("scene")(f)
     f = click.option(
         "--split", "whole_split", type=click.Choice(["train", "test"]), default=None,
@@ -41,7 +50,7 @@ def _common(f):
 
 
 def _run(layout, root: Path, out: Path, sources, *, fmt: str, whole_split, test_scenes,
-         test_fraction, image_format, note, params: dict) -> None:
+         test_fraction, image_format, link, note, params: dict) -> None:
     from rainset.dataset import SplitRule, open_dataset
     from rainset.exchange import import_plans
     from rainset.importer import import_paired
@@ -60,8 +69,12 @@ def _run(layout, root: Path, out: Path, sources, *, fmt: str, whole_split, test_
     else:
         rule = SplitRule(test_scenes=tests, test_fraction=test_fraction)
     plans = import_plans(layout, root)
-    ids = import_paired(plans, out, split_rule=rule, image_format=image_format,
-                        params={"layout": fmt, **params}, sources=tuple((s, note) for s in sources))
+    if link is not None and image_format != "keep":
+        raise click.BadParameter("needs --format keep (files are placed as they are)",
+                                 param_hint="--link")
+    ids = import_paired(plans, out, split_rule=rule, image_format=image_format, link=link,
+                        params={"layout": fmt, **params}, sources=tuple((s, note) for s in sources),
+                        tool=f"rainset import {fmt}")
     for _ in progress(ids, total=len(plans), desc=f"import {fmt}"):
         pass
     counts = open_dataset(out).meta["counts"]
@@ -73,7 +86,7 @@ def _run(layout, root: Path, out: Path, sources, *, fmt: str, whole_split, test_
 @click.command("spa")
 @click.argument("list_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_common
-def import_spa(list_file, out, whole_split, test_scenes, test_fraction, image_format, note):
+def import_spa(list_file, out, whole_split, test_scenes, test_fraction, image_format, link, note):
     """Import SPA-Data from its list file (real_world.txt: "rain gt" per line).
 
     Scenes are SPA-Data's scene folders (real_world/000/...).
@@ -82,19 +95,19 @@ def import_spa(list_file, out, whole_split, test_scenes, test_fraction, image_fo
 
     _run(read_spa(list_file), list_file.parent, out, [list_file.parent], fmt="spa",
          whole_split=whole_split, test_scenes=test_scenes, test_fraction=test_fraction,
-         image_format=image_format, note=note, params={"list_file": list_file.name})
+         image_format=image_format, link=link, note=note, params={"list_file": list_file.name})
 
 
 @click.command("gtrain")
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_common
-def import_gtrain(root, out, whole_split, test_scenes, test_fraction, image_format, note):
+def import_gtrain(root, out, whole_split, test_scenes, test_fraction, image_format, link, note):
     """Import GT-Rain: scene folders of *-R-*.png rainy frames and one *-C-000.png clean."""
     from rainset.exchange.gtrain import read_gtrain
 
     _run(read_gtrain(root), root, out, [root], fmt="gtrain", whole_split=whole_split,
          test_scenes=test_scenes, test_fraction=test_fraction, image_format=image_format,
-         note=note, params={})
+         link=link, note=note, params={})
 
 
 @click.command("basicsr")
@@ -104,7 +117,7 @@ def import_gtrain(root, out, whole_split, test_scenes, test_fraction, image_form
               default=None, help="BasicSR meta_info file naming the pairs (first token a line).")
 @_common
 def import_basicsr(lq_dir, gt_dir, meta_info, out, whole_split, test_scenes, test_fraction,
-                   image_format, note):
+                   image_format, link, note):
     """Import BasicSR paired folders (rainy LQ_DIR first, clean GT_DIR), equal file names.
 
     Names written by `rainset export --to basicsr` give back their sample ids.
@@ -117,14 +130,14 @@ def import_basicsr(lq_dir, gt_dir, meta_info, out, whole_split, test_scenes, tes
     sources = [lq_dir, gt_dir] + ([meta_info] if meta_info else [])
     _run(read_basicsr(lq_dir, gt_dir, meta_info=meta_info), root, out, sources,
          fmt="basicsr", whole_split=whole_split, test_scenes=test_scenes,
-         test_fraction=test_fraction, image_format=image_format, note=note,
+         test_fraction=test_fraction, image_format=image_format, link=link, note=note,
          params={"meta_info": meta_info.name if meta_info else None})
 
 
 @click.command("rain100")
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_common
-def import_rain100(root, out, whole_split, test_scenes, test_fraction, image_format, note):
+def import_rain100(root, out, whole_split, test_scenes, test_fraction, image_format, link, note):
     """Import Rain100L/H or Rain200: rain-N against norain-N, or JORDER's rain/X2/norain-NxK.
 
     Each clean image is a scene.
@@ -133,7 +146,7 @@ def import_rain100(root, out, whole_split, test_scenes, test_fraction, image_for
 
     _run(read_rain100(root), root, out, [root], fmt="rain100", whole_split=whole_split,
          test_scenes=test_scenes, test_fraction=test_fraction, image_format=image_format,
-         note=note, params={})
+         link=link, note=note, params={})
 
 
 #: The commands the ``import`` group adds (``rainset_cli.train_cmd``).

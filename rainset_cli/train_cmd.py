@@ -17,7 +17,6 @@ from rainset_cli.common import (
     check_test_scenes,
     console,
     err_console,
-    format_options,
     out_path,
     progress,
     quiet,
@@ -474,7 +473,15 @@ def import_group():
     help="Scenes are consecutive chunks of this many frames (one sequence).",
 )
 @split_options("scene")
-@format_options("Image format written.", jpeg_quality=False)
+@click.option(
+    "--format", "image_format", type=click.Choice(["png", "jpg", "keep"]), default="png",
+    show_default=True,
+    help="Image format written; keep: every file as it is (linked or copied, see --link).",
+)
+@click.option(
+    "--link", type=click.Choice(["symlink", "hardlink", "copy"]), default=None,
+    help="With --format keep: how files get in. Default: hard links where possible, else copies.",
+)
 @click.option(
     "--note",
     default="imported paired folders",
@@ -495,6 +502,7 @@ def import_paired_cmd(
     note,
     root,
     allow_duplicate_sources,
+    link=None,
     executor="local",
     address=None,
     staging=None,
@@ -510,6 +518,12 @@ def import_paired_cmd(
     from rainset.importer import check_headers, import_paired, plan_paired
 
     check_executor(executor, address, staging)
+    if link is not None and image_format != "keep":
+        raise click.BadParameter("needs --format keep (files are placed as they are)",
+                                 param_hint="--link")
+    if image_format == "keep" and (executor == "ray" or workers > 1):
+        raise click.BadParameter("--format keep imports in one process (it only links)",
+                                 param_hint="--format")
     if scene is not None and scene_every is not None:
         raise click.BadParameter("give --scene or --scene-every, not both", param_hint="--scene")
     if scene_every is not None and scene_every < 1:
@@ -546,6 +560,7 @@ def import_paired_cmd(
             params=params,
             sources=((rain_dir, note), (clean_dir, note)),
             allow_duplicate_sources=allow_duplicate_sources,
+            link=link,
         )
     planned(lambda: [None for _ in progress(ids, total=len(plans), desc="import")])
     from rainset.dataset import open_dataset
@@ -599,4 +614,13 @@ def _import_sharded(plans, out, rule, image_format, params, sources, allow_dupli
     report_failures(outcomes, out)
 
 
+def _add_layout_commands() -> None:
+    # import spa|gtrain|basicsr|rain100: published layouts by their own rules (import_layouts).
+    from rainset_cli.import_layouts import layout_commands
+
+    for command in layout_commands:
+        import_group.add_command(command)
+
+
+_add_layout_commands()
 commands = [validate, derain, import_group]

@@ -583,3 +583,76 @@ def test_the_exchange_recipes_run_as_written(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
     assert (tmp_path / "my-gtrain" / ".rainset-export.json").is_file()
+
+
+# ----------------------------------------------------------------------------- import commands
+
+
+def test_import_layout_commands_bring_exports_and_published_layouts_in(syn, tmp_path):
+    ds = open_dataset(syn)
+    train = {r["id"]: r for r in ds.samples(split="train")}
+    export(syn, tmp_path / "g", to="gtrain", split="train")
+    export(syn, tmp_path / "b", to="basicsr", split="train")
+    export(syn, tmp_path / "s", to="spa", split="train")
+    write_image(tmp_path / "g" / "train" / "stray.png", np.zeros((4, 4, 3), np.uint8))
+    runs = {
+        "gtrain": ["gtrain", tmp_path / "g" / "train"],
+        "basicsr": ["basicsr", tmp_path / "b" / "train" / "lq", tmp_path / "b" / "train" / "gt",
+                    "--meta-info", tmp_path / "b" / "train_meta_info.txt"],
+        "spa": ["spa", tmp_path / "s" / "train_real_world.txt", "--split", "test"],
+    }
+    for name, args in runs.items():
+        out = tmp_path / f"{name}-back"
+        r = CliRunner().invoke(cli, ["import", *map(str, args), "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        back = {r["id"]: r for r in open_dataset(out).samples()}
+        assert sorted(back) == sorted(train)
+        bds = open_dataset(out)
+        for sid, rec in train.items():
+            assert np.array_equal(bds.load(back[sid], "rainy"), ds.load(rec, "rainy"))
+            assert np.array_equal(bds.load(back[sid], "clean"), ds.load(rec, "clean"))
+        if name == "spa":
+            assert {r["split"] for r in back.values()} == {"test"}
+    # --format keep (the default) with hard links: the dataset's files are the sources' inodes.
+    back = open_dataset(tmp_path / "gtrain-back")
+    for rec in back.samples():
+        assert os.path.samefile(back.path(rec["rainy"]), ds.path(train[rec["id"]]["rainy"]))
+    # --link needs --format keep; one line.
+    r = CliRunner().invoke(cli, ["import", "gtrain", str(tmp_path / "g" / "train"), "-o",
+                                 str(tmp_path / "g2"), "--format", "png", "--link", "copy"])
+    assert r.exit_code == 2 and "--link" in r.stderr
+
+
+def test_import_rain100_both_forms(tmp_path):
+    img = np.full((8, 8, 3), 40, np.uint8)
+    for n in (1, 2, 3):
+        write_image(tmp_path / "j" / "rain" / "X2" / f"norain-{n}x2.png", img + n)
+        write_image(tmp_path / "j" / "norain" / f"norain-{n}.png", img)
+    write_image(tmp_path / "j" / "rain" / "X2" / "readme.png", img)
+    r = CliRunner().invoke(cli, ["import", "rain100", str(tmp_path / "j"), "-o",
+                                 str(tmp_path / "out"), "--split", "test"])
+    assert r.exit_code == 0, r.output
+    recs = list(open_dataset(tmp_path / "out").samples())
+    assert len(recs) == 3 and {r["split"] for r in recs} == {"test"}
+    assert "1 image files match no pair" in r.stderr and "readme.png" in r.stderr
+    assert open_dataset(tmp_path / "out").meta["tool"] == "rainset import rain100"
+
+
+_NTU = Path(__file__).resolve().parents[2] / "shared" / "data" / "nturain-a1"
+
+
+@pytest.mark.skipif(not _NTU.is_dir(), reason="../shared/data/nturain-a1 is not here")
+def test_import_nturain_keep_hardlink_gives_the_originals_inodes(tmp_path):
+    out = tmp_path / "ntu"
+    r = CliRunner().invoke(cli, ["import", "paired", str(_NTU / "rain"), str(_NTU / "clean"),
+                                 "-o", str(out), "--format", "keep", "--link", "hardlink"])
+    if r.exit_code == 1 and "hard-linked" in r.stderr:
+        pytest.skip("the shared data lies on another filesystem")
+    assert r.exit_code == 0, r.output
+    ds = open_dataset(out)
+    recs = list(ds.samples())
+    assert len(recs) == len(list((_NTU / "rain").glob("*.jpg")))
+    for rec in recs:
+        assert ds.path(rec["rainy"]).suffix == ".jpg"  # kept, not re-encoded
+        assert os.path.samefile(ds.path(rec["rainy"]), _NTU / "rain" / rec["source"]["rainy"])
+        assert os.path.samefile(ds.path(rec["clean"]), _NTU / "clean" / rec["source"]["clean"])
