@@ -44,6 +44,22 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+def _own_private(folder: Path) -> bool:
+    """``folder`` exists or was made by us, is ours and is writable by nobody else.
+
+    numba's cache holds pickled code, so a folder in the shared temp dir that someone else could
+    have prepared is never used.
+    """
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = folder.stat()
+    except OSError:
+        return False
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+        return False
+    return _writable(folder)
+
+
 def numba_cache_dir() -> Path:
     """A writable folder for numba's kernel cache, outside the installed package."""
     global _fallback
@@ -51,7 +67,11 @@ def numba_cache_dir() -> Path:
     if _writable(preferred):
         return preferred
     if _fallback is None or not _writable(_fallback):
-        _fallback = Path(tempfile.mkdtemp(prefix="rainset-numba-"))
+        # One folder per user in the temp dir, reused by later runs (no pile of temp folders);
+        # a fresh one only when that name is taken by someone else.
+        uid = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+        shared = Path(tempfile.gettempdir()) / f"rainset-numba-{uid}"
+        _fallback = shared if _own_private(shared) else Path(tempfile.mkdtemp(prefix="rainset-numba-"))
     return _fallback
 
 

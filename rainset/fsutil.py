@@ -15,7 +15,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-
 _umask_lock = threading.Lock()
 
 

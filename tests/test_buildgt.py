@@ -5,8 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 from rainset.buildgt import BuildOptions, plan_windows
-from rainset.inputs import scene_id
 from rainset.dataset import check, open_dataset
+from rainset.inputs import scene_id
 from rainset.video import read_frames, write_video
 from rainset_cli.main import cli
 
