@@ -124,11 +124,12 @@ GOOD = {
                  "--device", "cpu", "--preset", "quick"],
     "derain": ["derain", "in/model.safetensors", "in/img.png", "-o", "out", "--device", "cpu"],
     "merge": ["merge", "in/gtds", "-o", "out"],
+    "export": ["export", "in/gtds", "--to", "basicsr", "-o", "out"],
     "info": ["info", "in/clip.mp4"],
     "check": ["check", "in/ds"],
 }  # fmt: skip
 #: Commands whose output is pre-filled with the dataset their good run makes.
-WRITERS = ("build-gt", "pairs", "synth", "import", "demo", "merge")
+WRITERS = ("build-gt", "pairs", "synth", "import", "demo", "merge", "export")
 
 
 @pytest.fixture(scope="session")
@@ -219,6 +220,9 @@ def _rows() -> list:
     add("missing input", Row("import", _swap("import", "in/rain", "in/nope"), "nope"))
     add("missing input", Row("validate", _swap("validate", "in/ds", "in/nope"), "nope"))
     add("missing shard", Row("merge", _swap("merge", "in/gtds", "in/nope"), "nope"))
+    add("missing dataset", Row("export", _swap("export", "in/gtds", "in/nope"), "nope"))
+    add("not a dataset", Row("export", _swap("export", "in/gtds", "in/nothing"), "nothing"))
+    add("unknown format", Row("export", _swap("export", "basicsr", "nope"), "--to"))
     add("missing checkpoint", Row("derain", _swap("derain", "in/model.safetensors", "in/nope.safetensors"), "nope.safetensors"))
     add("missing input", Row("derain", _swap("derain", "in/img.png", "in/nope.png"), "nope.png"))
 
@@ -244,13 +248,15 @@ def _rows() -> list:
     add("backslash name", Row("import", ("import", "paired", "in/rain_bs", "in/clean_bs", "-o", "out"), BACKSLASH))
 
     # -- shared: outputs that are files, lie below files, or overlap the inputs ------------
-    for cmd in ("build-gt", "pairs", "synth", "import", "validate", "derain", "demo", "merge"):
+    for cmd in ("build-gt", "pairs", "synth", "import", "validate", "derain", "demo", "merge", "export"):
         add("-o is a file", Row(cmd, _swap(cmd, "out", "in/afile.txt"), "afile.txt", target="in/afile.txt"))
         add("-o below a file", Row(cmd, _swap(cmd, "out", "in/afile.txt/sub"), "afile.txt", target="in/afile.txt"))
     add("-o is the input", Row("synth", _swap("synth", "out", "in/photos"), "in/photos", target="in/photos"))
     add("-o is the input", Row("pairs", ("pairs", "in/videos", "-o", "in/videos", "-n", "4"), "in/videos", target="in/videos"))
     add("-o is the input", Row("build-gt", ("build-gt", "in/frames", "-o", "in/frames", "--review", "accept", "--frames", "4", "--max-frames", "4"), "in/frames", target="in/frames"))
     add("-o is the input", Row("import", _swap("import", "out", "in/rain"), "in/rain", target="in/rain"))
+    add("-o is the input", Row("export", _swap("export", "out", "in/gtds"), "in/gtds", target="in/gtds"))
+    add("-o inside the input", Row("export", _swap("export", "out", "in/gtds/exp"), "in/gtds/exp", target="in/gtds"))
     add("-o holds the input", Row("derain", ("derain", "in/model.safetensors", "in/imgs/img.png", "-o", "in/imgs", "--device", "cpu"), "img.png", target="in/imgs"))
     add("-o is the input", Row("validate", _swap("validate", "out", "in/ds"), "in/ds", target="in/ds"))
 
