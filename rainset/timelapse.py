@@ -66,11 +66,11 @@ from rainset.motion import STABILIZE_MODES, MotionPolicy
 from rainset.registration import (
     PEAK_SIGMA,  # noqa: F401
     SHARED,
+    AnalysisStream,
     Registrar,
     _fast_len,  # noqa: F401
     _grid_tiles,  # noqa: F401
     _median3,
-    analysis_luma,
     counts_as_moving,
     keep_model,
     model_matrix,
@@ -255,7 +255,7 @@ class StaticScorer:
     def __init__(self, config: StaticConfig = StaticConfig()) -> None:
         self.config = config
         self.factor: int | None = None
-        self._shape: tuple[int, int, int] | None = None
+        self._stream = AnalysisStream(config.policy)
         self._raw: list[np.ndarray] = []  # the last two unsmoothed analysis images
         self._n_in = 0
         self._n_done = 0
@@ -268,14 +268,11 @@ class StaticScorer:
         self._chunk: list[tuple[dict, np.ndarray]] = []
 
     def _small(self, frame: np.ndarray) -> np.ndarray:
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
-        if self._shape is None:
-            self._shape = frame.shape
-            self.factor = self.config.factor(frame.shape[0], frame.shape[1])
-        elif frame.shape != self._shape:
-            raise ValueError(f"frame {self._n_in} is {frame.shape}, earlier ones {self._shape}")
-        return analysis_luma(frame, self.factor)
+        # The one analysis-image stream of rainset.registration (checks, downscale factor).
+        self._stream.n_in = self._n_in
+        img = self._stream.small(frame)
+        self.factor = self._stream.factor
+        return img
 
     def update(self, frame: np.ndarray) -> list[FrameScore]:
         """Add the next frame; returns the rows that became final (possibly none).

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -40,6 +39,7 @@ from rainset.exchange._common import (
     timelapse_note,
 )
 from rainset.image import is_image_path
+from rainset.inputs import natural_key as _natural  # the one natural order
 
 __all__ = ["export_gtrain", "read_gtrain", "RAINY_GLOB", "CLEAN_GLOB"]
 
@@ -114,10 +114,6 @@ def export_gtrain(
     result.notes += placer.notes
     close_output(out, {"counts": result.counts, "files": result.files})
     return result
-
-
-def _natural(text: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
 
 
 def read_gtrain(root: str | os.PathLike) -> Layout:

@@ -16,16 +16,13 @@ from pathlib import Path
 from rainset.errors import InputError
 from rainset.exchange._common import Layout, LayoutPair
 from rainset.image import is_image_path
+from rainset.inputs import natural_key as _natural  # the one natural order
 
 __all__ = ["read_rain100"]
 
 _CLEAN = re.compile(r"^norain-(\d+)$", re.I)
 _RAINY = re.compile(r"^rain-(\d+)$", re.I)
 _JORDER = re.compile(r"^norain-(\d+)x(\d+)$", re.I)
-
-
-def _natural(text: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
 
 
 def read_rain100(root: str | os.PathLike) -> Layout:
