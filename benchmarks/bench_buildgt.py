@@ -1,15 +1,22 @@
-"""build-gt speed: whole-process wall time against decode-only, on a clip made here.
+"""build-gt speed: whole-process wall time against decode-only and decode + encode, on a clip made here.
 
 The clip: 1080p, 200 frames, 25 fps, H.264 (libx264, crf 18): a static textured background
 (a scikit-image photo), rainset's synthetic rain, Gaussian sensor noise sigma 2 levels.
 
-Printed: medians over --repeat runs of
-  decode-only        python -c "iterate rainset.video.iter_frames over the clip"
-  build-gt clean     rainset build-gt CLIP --frames 200 --write clean --review accept
-  build-gt all       the same with rainy frames and masks written (frames/s)
-and their ratios to decode-only (target on 2 cores: build-gt clean <= 1.5x). Then the
-estimator on a small crop against a plain per-pixel Python loop (the released notebook took
-~187 s per 100-frame video with such loops).
+Printed, each a median over --repeat runs (in one run, interleaved), with the peak RSS of the
+process beside it:
+  decode-only         python -c "iterate rainset.video.iter_frames over the clip"
+  decode + encode     the reference for the write path: decode the clip and write the files
+                      build-gt --write all writes (every frame, its rain mask against the
+                      window's clean image, the clean image) with rainset's PNG settings on
+                      a thread per core (rainset._encode.EncodePool)
+  build-gt clean      rainset build-gt CLIP --frames 200 --write clean --review accept
+  build-gt all        the same with rainy frames and masks written (frames/s)
+  build-gt all legacy the write path before issue 14: PNG level 3, serial writes
+and the ratios: build-gt clean / decode-only (target <= 1.5x), build-gt all / decode + encode
+(target <= 1.25x), legacy / build-gt all (target >= 2.5x faster). Then the estimator on a
+small crop against a plain per-pixel Python loop (the released notebook took ~187 s per
+100-frame video with such loops).
 
 Usage: python benchmarks/bench_buildgt.py [--repeat 3] [--frames 200] [--height 1080]
 """
@@ -19,9 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,15 +43,6 @@ def make_clip(path: Path, n: int, height: int) -> None:
     width = height * 16 // 9 // 2 * 2
     bg = cv2.resize(example_photo("astronaut", max_side=4096), (width, height), interpolation=cv2.INTER_CUBIC)
     write_video(path, rainy_frames(bg, n, noise_sigma=2.0, rng=1, density="medium"), fps=25, crf=18)
-
-
-def timed(cmd: list[str], repeat: int) -> float:
-    walls = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        walls.append(time.perf_counter() - t)
-    return statistics.median(walls)
 
 
 def loop_reference(stack: np.ndarray) -> np.ndarray:
@@ -70,7 +65,30 @@ def loop_reference(stack: np.ndarray) -> np.ndarray:
     return np.floor(np.percentile(stack, p_hat, axis=0)).astype(np.uint8)
 
 
+#: The reference: decode, then write what build-gt --write all writes, on every core.
+REFERENCE = """
+import sys
+import numpy as np
+from pathlib import Path
+from rainset._encode import EncodePool
+from rainset.image import rain_mask, read_image, write_image
+from rainset.video import iter_frames
+clip, clean_path, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+clean = read_image(clean_path)
+with EncodePool() as enc:
+    futures = [enc.submit(write_image, out / "clean.png", clean)]
+    for i, f in enumerate(iter_frames(clip)):
+        futures.append(enc.submit(write_image, out / "rain" / f"{i:06d}.png", f))
+        mask = rain_mask(f, clean).astype(np.uint8) * np.uint8(255)
+        futures.append(enc.submit(write_image, out / "mask" / f"{i:06d}.png", mask))
+    for fut in futures:
+        fut.result()
+"""
+
+
 def main() -> None:
+    import _measure as M
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--frames", type=int, default=200)
@@ -82,37 +100,51 @@ def main() -> None:
     if not clip.exists():
         print(f"making {clip} ...", flush=True)
         make_clip(clip, args.frames, args.height)
-    py = sys.executable
-    rainset = [py, "-m", "rainset_cli"]
-    decode = [py, "-c", f"from rainset.video import iter_frames\nfor f in iter_frames({str(clip)!r}): pass"]
-    work = Path(tempfile.mkdtemp(prefix="rainset-bench-"))
     n = str(args.frames)
-    common = [*rainset, "-q", "build-gt", str(clip), "--frames", n, "--max-frames", n, "--review", "accept"]
+    common = [str(clip), "--frames", n, "--max-frames", n, "--review", "accept"]
+    work = Path(tempfile.mkdtemp(prefix="rainset-bench-"))
 
-    def build(write: str) -> list[str]:
-        out = work / f"out-{write}-{time.monotonic_ns()}"
-        return [*common, "--write", write, "-o", str(out)]
+    def fresh(name: str) -> Path:  # a finished output folder would resume instantly
+        return work / f"{name}-{time.monotonic_ns()}"
 
-    # Each build-gt run needs a fresh output folder (a finished one would resume instantly).
-    def timed_build(write: str) -> float:
-        walls = []
-        for _ in range(args.repeat):
-            cmd = build(write)
-            t = time.perf_counter()
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            walls.append(time.perf_counter() - t)
-        return statistics.median(walls)
+    def build(write: str, legacy: bool = False) -> tuple[float, float]:
+        argv = ["-q", "build-gt", *common, "--write", write, "-o", str(fresh(write))]
+        prefix = M.LEGACY if legacy else ""
+        return M.run(M.python(prefix + f"from rainset_cli.main import cli\ncli.main({argv!r}, prog_name='rainset')"))
 
-    timed(decode, 1)  # warm the page cache and numba's on-disk cache
-    timed_build("clean")
-    t_dec = timed(decode, args.repeat)
-    t_clean = timed_build("clean")
-    t_all = timed_build("all")
+    decode = M.python(f"from rainset.video import iter_frames\nfor f in iter_frames({str(clip)!r}): pass")
+    keep = Path(tempfile.mkdtemp(prefix="rainset-bench-clean-"))
+    M.run(M.python(f"from rainset_cli.main import cli\ncli.main({['-q', 'build-gt', *common, '--write', 'clean', '-o', str(keep / 'gt')]!r})"))
+    clean_png = next((keep / "gt" / "clean").rglob("*.png"))  # the window's clean image, for the masks
+    M.run(decode)  # page cache and numba's on-disk cache are warm from here on
+    rows = {
+        "decode-only": lambda: M.run(decode),
+        "decode + encode (reference)": lambda: M.run(M.python(REFERENCE) + [str(clip), str(clean_png), str(fresh("ref"))]),
+        "build-gt --write clean": lambda: build("clean"),
+        "build-gt --write all": lambda: build("all"),
+        "build-gt --write all, legacy": lambda: build("all", legacy=True),
+    }
+    samples: dict[str, list] = {k: [] for k in rows}
+    for _ in range(args.repeat):  # interleaved: a change of load hits every row alike
+        for name, fn in rows.items():
+            samples[name].append(fn())
+            shutil.rmtree(work, ignore_errors=True)  # keep the disk use to one output
+            work.mkdir()
     shutil.rmtree(work, ignore_errors=True)
-    print(f"clip: {clip.name}  cores: {os.cpu_count()}  repeat: {args.repeat} (medians)")
-    print(f"decode-only                 {t_dec:7.2f} s   1.00x")
-    print(f"build-gt --write clean      {t_clean:7.2f} s   {t_clean / t_dec:.2f}x   (target <= 1.5x)")
-    print(f"build-gt --write all        {t_all:7.2f} s   {t_all / t_dec:.2f}x   {args.frames / t_all:.1f} frames/s with pairs written")
+    shutil.rmtree(keep, ignore_errors=True)
+    t = {k: M.medians(v) for k, v in samples.items()}
+    dec, ref, clean, full, legacy = (t[k][0] for k in rows)
+    print(f"clip: {clip.name}  cores: {os.cpu_count()}  OpenCV {cv2.__version__}  repeat: {args.repeat} (medians; "
+          "peak RSS the largest)")
+    note = {
+        "decode-only": "1.00x",
+        "decode + encode (reference)": f"{ref / dec:.2f}x decode-only",
+        "build-gt --write clean": f"{clean / dec:.2f}x decode-only (target <= 1.5x)",
+        "build-gt --write all": f"{full / ref:.2f}x the reference (target <= 1.25x); {args.frames / full:.1f} frames/s",
+        "build-gt --write all, legacy": f"{legacy / full:.2f}x slower than build-gt --write all (target >= 2.5x)",
+    }
+    for name, (wall, rss) in t.items():
+        print(f"{name:30s} {wall:7.2f} s  {rss:7.0f} MiB   {note[name]}")
 
     from rainset.groundtruth import estimate_clean
     from rainset.video import read_frames

@@ -7,9 +7,11 @@ basicsr`` writes exactly that, hard-linking the images (no copies, no re-encodin
 seconds on a CPU:
 
 1. make a small synthetic dataset from the photos bundled with scikit-image
-   (``rainset synth``: each photo gets two rain layers; the split is by photo);
-2. export it: ``rainset export DATASET --to basicsr -o OUT`` gives ``OUT/train/gt``,
-   ``OUT/train/lq`` and ``OUT/train_meta_info.txt`` (and the same for test);
+   (``rainset.synthesize``, or ``rainset synth``: each photo gets two rain variants; the
+   split is by photo);
+2. export it: ``rainset.export_dataset(DATASET, OUT, to="basicsr")`` (``rainset export
+   DATASET --to basicsr -o OUT``) gives ``OUT/train/gt``, ``OUT/train/lq`` and
+   ``OUT/train_meta_info.txt`` (and the same for test);
 3. read the pairs as BasicSR does -- each line of the meta-info file names a file present in
    both folders -- and train a three-layer residual CNN with an L1 loss on random 32 x 32
    crops for a few steps;
@@ -27,15 +29,13 @@ Run::
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rainset.exchange import export
+import rainset
 from rainset.image import read_image
 from rainset.metrics import psnr
 
@@ -89,14 +89,11 @@ def model() -> torch.nn.Module:
 def main(out_dir: Path, steps: int = 30) -> dict:
     torch.manual_seed(0)
     dataset, exported = out_dir / "synth", out_dir / "basicsr"
-    # 1. a small dataset (bundled photos, shrunk to 64 px)
-    subprocess.run(
-        [sys.executable, "-m", "rainset_cli", "-q", "synth", "--per-image", "2",
-         "--max-size", "64", "--seed", "0", "-o", str(dataset)],
-        check=True,
-    )
+    # 1. a small dataset (bundled photos, shrunk to 64 px); the command line's
+    #    `rainset synth --per-image 2 --max-size 64 --seed 0 -o DATASET` does the same
+    rainset.synthesize(None, dataset, per_image=2, max_size=64, seed=0)
     # 2. the export (rerunning resumes; a finished export is left as it is)
-    result = export(dataset, exported, to="basicsr")
+    result = rainset.export_dataset(dataset, exported, to="basicsr")
     print(f"exported {result.counts} to {exported}")
     # 3. train from the exported folders
     loader = torch.utils.data.DataLoader(Crops(basicsr_pairs(exported, "train"), 32),

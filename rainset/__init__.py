@@ -23,6 +23,15 @@ from rainset.errors import (  # noqa: E402
     ReviewFileError,
 )
 
+#: The pipeline calls, imported on first use (``import rainset`` stays cheap): name -> module.
+_LAZY = {
+    "build_gt": "rainset.pipelines.gt",
+    "find_pairs": "rainset.pipelines.pairs",
+    "synthesize": "rainset.pipelines.synth",
+    "import_dataset": "rainset.pipelines.exchange",
+    "export_dataset": "rainset.pipelines.exchange",
+}
+
 __all__ = [
     "__version__",
     "RainsetError",
@@ -30,4 +39,21 @@ __all__ = [
     "FormatError",
     "ReviewFileError",
     "ParameterError",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str):
+    # A module-level __getattr__ (PEP 562): the pipeline modules load when a call is first used.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rainset' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -14,14 +14,15 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
-from rainset._checks import require_finite
+from rainset._encode import EncodePool
+from rainset.dataset import layout
+from rainset.dataset.worker import MESSAGES as WORKER_MESSAGES
 from rainset.errors import (
     EmptyResultError,
     InputError,
@@ -30,9 +31,9 @@ from rainset.errors import (
     ReviewFileError,
 )
 from rainset.groundtruth import FrameStack, estimate_clean, warm_up
-from rainset.image import MASK_THRESHOLD, rain_mask, write_image
+from rainset.image import rain_mask, write_image
 from rainset.inputs import scene_id
-from rainset.motion import STABILIZE_MODES, MotionPolicy
+from rainset.options import AUTO_THRESHOLD, DENSITY, BuildOptions  # noqa: F401 - the options live there
 from rainset.registration import MotionMeter
 from rainset.review import (
     Candidate,
@@ -46,84 +47,8 @@ from rainset.video import iter_frames, probe
 
 log = logging.getLogger(__name__)
 
-#: Starting N and growth step per rain density: SPANet paper, Sec. 3 ("{20, 100, 200} ...
-#: adding {10, 20, 50} frames").
-DENSITY: dict[str, tuple[int, int]] = {"sparse": (20, 10), "normal": (100, 20), "dense": (200, 50)}
-
-#: Default residual-rain score (mean split-half disagreement, 8-bit levels) under which
-#: ``--review auto`` accepts; measured values in docs/groundtruth.md.
-AUTO_THRESHOLD = 1.0
-
 #: Fewest frames a window may have: one frame is the rainy frame itself, not a clean image.
 MIN_WINDOW = 2
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """Everything that decides which images build-gt produces.
-
-    ``start`` is a frame index, or seconds when ``start_seconds`` is set; ``every`` lays windows
-    every so many seconds instead of back to back; ``crop`` is ``(x, y, w, h)`` in pixels.
-    """
-
-    density: Literal["sparse", "normal", "dense"] = "normal"
-    frames: int | None = None
-    max_frames: int = 300
-    start: float = 0
-    start_seconds: bool = False
-    windows: int = 1
-    every: float | None = None
-    crop: tuple[int, int, int, int] | None = None
-    select: Literal["luma", "rgb"] = "luma"
-    method: Literal["spa", "robust"] = "spa"
-    mask_threshold: int = MASK_THRESHOLD
-    mask_mode: Literal["threshold", "any"] = "threshold"
-    write: Literal["all", "clean"] = "all"
-    allow_motion: bool = False
-    max_shift: float = MotionPolicy.max_shift
-    max_drift: float = MotionPolicy.max_drift
-    score: bool = False
-    stabilize: Literal["translation", "similarity"] | None = None
-
-    def __post_init__(self):
-        for name in ("start", "every", "max_shift", "max_drift"):
-            require_finite(name, getattr(self, name))
-        if self.every is not None and not self.every > 0:
-            raise ParameterError("every", f"must be > 0 seconds, got {self.every}")
-        if not self.max_shift >= 0:
-            raise ParameterError("max_shift", f"must be >= 0 px, got {self.max_shift}")
-        if self.density not in DENSITY:
-            raise ValueError(f"density must be one of {sorted(DENSITY)}, got {self.density!r}")
-        if self.stabilize not in (None, *STABILIZE_MODES):
-            raise ParameterError("stabilize", f"must be one of {', '.join(STABILIZE_MODES)}, got {self.stabilize!r}")
-        if self.frames is not None and self.frames < 2:
-            raise ValueError(f"frames must be >= 2, got {self.frames}")
-        if self.max_frames < 2:
-            raise ValueError(f"max_frames must be >= 2, got {self.max_frames}")
-        if self.windows < 1:
-            raise ValueError(f"windows must be >= 1, got {self.windows}")
-        if self.start < 0:
-            raise ValueError(f"start must be >= 0, got {self.start}")
-
-    @property
-    def policy(self) -> MotionPolicy:
-        """The static-camera policy (rainset.motion; pairs' with the same values)."""
-        return MotionPolicy(max_shift=self.max_shift, max_drift=self.max_drift)
-
-    @property
-    def first_n(self) -> int:
-        n = self.frames if self.frames is not None else DENSITY[self.density][0]
-        return min(n, self.max_frames)
-
-    @property
-    def step(self) -> int:
-        return DENSITY[self.density][1]
-
-    def params(self) -> dict:
-        """The options as JSON (recorded in rainset.json and review.json)."""
-        d = asdict(self)
-        d["crop"] = list(self.crop) if self.crop else None
-        return d
 
 
 @dataclass(frozen=True)
@@ -330,8 +255,12 @@ def build_scene(
         )
         warm.start()
     frames = _Frames(source, opts.crop)
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rainset-write")
+    # Frame pairs encode on every core while the next window decodes and estimates. At most
+    # one window's pairs are outstanding (_flush waits for them before the next is handed
+    # over), and their arrays are views of that window's stack, held until then anyway.
+    pool = EncodePool(max_pending=opts.max_frames)
     pending: list[tuple[list[Future], list[dict]]] = []
+    finished = False
     try:
         for win in windows:
             frames.skip_to(win.start)
@@ -339,9 +268,10 @@ def build_scene(
                 source, scene, win, frames, writer, review_log, reviewer, opts, device, pool, pending
             )
         _flush(writer, pending)
+        finished = True
     finally:
         frames.close()
-        pool.shutdown(wait=True)
+        pool.close(cancel=not finished)  # interrupted: drop the writes not yet started
         if warm is not None:
             warm.join()
 
@@ -382,7 +312,7 @@ def require_samples(writer, review_log) -> None:
     raise EmptyResultError(
         f"every window was rejected ({len(rejected)} of {len(final)}{detail}"
         + (f"; e.g. {reason}" if reason else "")
-        + f"), so the dataset {where} holds no sample; the previews are in {where / 'previews'}"
+        + f"), so the dataset {where} holds no sample; the previews are in {layout.previews_dir(where)}"
         + hint + "."
     )
 
@@ -406,6 +336,7 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
     frames_in = FrameStack(win.capacity, *first.shape[:2])
     frames_in.append(first)
     n = min(opts.first_n, win.capacity)
+    frames_in.prefault(n)  # first touch of the stack's memory off the copy loop
     meter = MotionMeter(opts.policy)
     meter.update(first)
     checked = 0
@@ -497,11 +428,11 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
             f"{scene} {win.name}  N={n}  p={result.p_hat}  frame {win.start}"
             + (f"  score={score:.2f}" if score is not None else "") + flag
         )
-        preview_rel = f"previews/{scene}/{win.name}_n{n:03d}.png"
+        preview_rel = layout.gt_preview(scene, win.name, n)
         write_image(writer.root / preview_rel, preview_sheet(used[0], result.image, title=title))
         cand = Candidate(
             scene, win.index, n, result.image, preview=writer.root / preview_rel, score=score,
-            can_grow=can_grow, grow_limit=limit, info={"p_hat": result.p_hat, "drift": drift},
+            can_grow=can_grow, grow_limit=limit, info={"p_hat": result.p_hat, "drift": drift, "motion": motion, "frames": used},
         )
         yield Event("candidate", scene, win.index, message=str(cand.preview), count=n)
         decision = known if known is not None else reviewer(cand)
@@ -541,7 +472,7 @@ def _write_window(source, scene, win, stack, result, score, drift, decision, wri
     # estimation of this window to be written.
     _flush(writer, pending)
     n = stack.shape[0]
-    clean_rel = writer.write_image(f"clean/{scene}/{win.name}", result.image)
+    clean_rel = writer.write_image(layout.gt_clean(scene, win.name), result.image)
     common = {
         "scene": scene,
         "window": win.index,
@@ -568,9 +499,12 @@ def _write_window(source, scene, win, stack, result, score, drift, decision, wri
     for i in range(n):
         idx = win.start + i
         stem = f"{scene}/{win.name}/f{idx:06d}"
-        rainy_rel = f"rain/{stem}" + (".png" if writer.image_ext == ".png" else ".jpg")
+        rainy_rel = writer.image_relpath(layout.gt_rainy(stem), stack[i])
         futures.append(pool.submit(_write_pair, writer, stem, stack[i], result.image, opts))
-        rec = {"id": stem, "rainy": rainy_rel, "clean": clean_rel, "mask": f"mask/{stem}.png", "frame": idx, **common}
+        rec = {"id": stem, "rainy": rainy_rel, "clean": clean_rel}
+        if opts.masks:
+            rec["mask"] = writer.image_relpath(layout.gt_mask(stem), lossless=True)  # a mask: PNG
+        rec.update({"frame": idx, **common})
         if transforms:  # 2 x 3, row-major: reference pixel -> where this source frame shows it
             rec["transform"] = transforms[i]
         records.append(rec)
@@ -590,53 +524,26 @@ def _motion_fields(motion: dict | None) -> dict:
 
 
 def _write_pair(writer, stem: str, rainy: np.ndarray, clean: np.ndarray, opts: BuildOptions) -> None:
-    writer.write_image(f"rain/{stem}", rainy)
-    writer.write_image(f"mask/{stem}", rain_mask(rainy, clean, threshold=opts.mask_threshold, mode=opts.mask_mode))
+    writer.write_image(layout.gt_rainy(stem), rainy)
+    if opts.masks:
+        writer.write_image(layout.gt_mask(stem), rain_mask(rainy, clean, threshold=opts.mask_threshold, mode=opts.mask_mode))
 
 
 # --- several inputs in worker processes ------------------------------------------------------
 
 
-class _LocalWriter:
-    """Stands in for the dataset writer inside a worker: writes images, sends records on."""
+class _WorkerLog:
+    """The review log inside a worker: answers as the real one (its ``get``) from the main log's
+    decisions of this scene; a new decision goes to the main process, which records it."""
 
-    def __init__(self, root: Path, image_ext: str, jpeg_quality: int, known_ids: set[str], send):
-        self.root = root
-        self.image_ext = image_ext
-        self.jpeg_quality = jpeg_quality
-        self.known = known_ids
-        self._send = send
-
-    def has(self, sample_id: str) -> bool:
-        return sample_id in self.known
-
-    def add(self, record: dict) -> None:
-        self.known.add(record["id"])
-        self._send("record", record)
-
-    def add_source(self, path, *, note: str, sha256: str | None = None, scene: str | None = None) -> None:
-        self._send("source", (str(path), note, sha256, scene))
-
-    def write_image(self, stem: str, image: np.ndarray) -> str:
-        from rainset.dataset import store_image
-
-        fmt = "png" if self.image_ext == ".png" else "jpg"
-        return store_image(self.root, stem, image, image_format=fmt, jpeg_quality=self.jpeg_quality)
-
-
-class _LocalLog:
-    """Stands in for the review log inside a worker: answers from the main log, sends new ones."""
+    get = ReviewLog.get
 
     def __init__(self, decisions: dict, send):
-        self._known = decisions
+        self.decisions = decisions
         self._send = send
 
-    def get(self, key: str) -> Decision | None:
-        d = self._known.get(key)
-        return None if d is None else Decision(d["action"], d.get("reason", ""), d.get("by", "user"))
-
     def record(self, candidate: Candidate, decision: Decision) -> None:
-        # Candidates carry their clean image; decisions only need the key fields.
+        # Candidates carry their clean image (and frames); decisions only need the key fields.
         c = candidate
         small = Candidate(c.scene, c.window, c.n_frames, np.zeros((1, 1, 3), np.uint8), score=c.score)
         self._send("decision", (small, decision))
@@ -653,13 +560,13 @@ def _init_queue(q) -> None:
 def _scene_job(args):
     """One input in a worker: every record, source, decision and event goes to the main
     process as it happens, then ``("done", None)``."""
-    job, source, scene, root, image_ext, jpeg_quality, known_ids, decisions, reviewer, opts, device, note, sha = args
+    job, source, scene, handle, decisions, reviewer, opts, device, note, sha = args
 
     def send(kind, payload):
         _queue.put((job, kind, payload))
 
-    writer = _LocalWriter(Path(root), image_ext, jpeg_quality, set(known_ids), send)
-    log_ = _LocalLog(decisions, send)
+    writer = handle.connect(send)
+    log_ = _WorkerLog(decisions, send)
     try:
         for ev in build_scene(source, writer, log_, reviewer, opts, scene=scene, device=device, source_note=note,
                               source_sha256=sha):
@@ -688,8 +595,7 @@ def build_parallel(jobs, writer, review_log, reviewer, opts, *, device="cpu", wo
     # Each job gets the finished ids and decisions of its own scene only (all of them would be
     # megabytes per task at 200k ids).
     args = [
-        (job, str(src), scene, str(writer.root), writer.image_ext, getattr(writer, "jpeg_quality", 95),
-         {i for i in known if i.startswith(f"{scene}/")},
+        (job, str(src), scene, writer.handle(known={i for i in known if i.startswith(f"{scene}/")}),
          {k: d for k, d in review_log.decisions.items() if d.get("scene") == scene},
          reviewer, opts, device, source_note, sha)
         for job, (src, scene, sha) in enumerate(jobs)
@@ -700,13 +606,10 @@ def build_parallel(jobs, writer, review_log, reviewer, opts, *, device="cpu", wo
     head = 0
 
     def apply(kind, payload):
-        if kind == "source":
-            writer.add_source(payload[0], note=payload[1], sha256=payload[2], scene=payload[3])
+        if kind in WORKER_MESSAGES:  # a record or a source: the writer's own protocol
+            writer.receive(kind, payload)
         elif kind == "decision":
             review_log.record(*payload)
-        elif kind == "record":
-            if not writer.has(payload["id"]):
-                writer.add(payload)
         elif kind == "event":
             return payload
         return None

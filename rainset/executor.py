@@ -258,11 +258,12 @@ class _Ledger:
 
     @classmethod
     def load(cls, out: Path) -> _Ledger:
+        from rainset.dataset.jsonl import scan_jsonl  # the one JSONL reader
+
         led = cls(out / STAGING_NAME / LEDGER_NAME)
         with contextlib.suppress(FileNotFoundError):
-            for line in led.path.read_text(encoding="utf-8").splitlines():
-                with contextlib.suppress(ValueError, KeyError, TypeError):
-                    rec = json.loads(line)
+            for _, rec in scan_jsonl(led.path).records:  # a bad line: that task merges again
+                with contextlib.suppress(KeyError, TypeError):
                     led.done[rec["task"]] = rec["fingerprint"]
         return led
 
@@ -281,7 +282,9 @@ class _Ledger:
 
 def _finished(shard: Path) -> bool:
     try:
-        return json.loads((shard / "rainset.json").read_text(encoding="utf-8")).get("complete") is True
+        from rainset.dataset import layout
+
+        return json.loads(layout.meta_path(shard).read_text(encoding="utf-8")).get("complete") is True
     except (OSError, ValueError, AttributeError):
         return False
 

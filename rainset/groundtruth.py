@@ -64,13 +64,14 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import logging
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from rainset._alloc import empty_large
+from rainset._alloc import empty_large, populate_async
 from rainset.errors import RainsetError
 from rainset.image import rgb_to_luma
 
@@ -160,6 +161,7 @@ class FrameStack:
             raise ValueError(f"height and width must be positive, got {height}x{width}")
         self._buf = empty_large((capacity, height, width, 3), np.uint8)
         self._n = 0
+        self._populating = None
 
     def __len__(self) -> int:
         return self._n
@@ -172,6 +174,19 @@ class FrameStack:
     def frames(self) -> np.ndarray:
         """(n, H, W, 3) uint8 view of the frames added so far (no copy)."""
         return self._buf[: self._n]
+
+    def prefault(self, n: int) -> None:
+        """Commit the memory of the frames up to ``n`` in a helper thread, while they decode.
+
+        The frames are not changed; appending may go on meanwhile. Memory is committed only
+        for the frames asked for (see :func:`rainset._alloc.populate_async`).
+        """
+        if self._populating is not None:
+            self._populating.set()
+        n = min(max(n, self._n), self.capacity)
+        self._populating = populate_async(self._buf[self._n : n])
+        if self._populating is not None:  # a dropped stack stops it (it holds the memory)
+            weakref.finalize(self, self._populating.set)
 
     def append(self, frame: np.ndarray) -> None:
         """Add one (H, W, 3) uint8 frame."""

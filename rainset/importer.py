@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -24,7 +25,8 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
-from rainset.dataset import DatasetWriter, SplitRule
+from rainset._encode import EncodePool
+from rainset.dataset import DatasetWriter, SplitRule, layout
 from rainset.errors import InputError, ParameterError
 from rainset.image import is_image_path, read_image
 from rainset.inputs import iter_files, natural_sorted, plan_inputs, scene_id
@@ -380,19 +382,26 @@ def import_paired(
         from rainset.exchange._common import Placer, keep_image
 
         placer = Placer(link)
-    with DatasetWriter(
+    with EncodePool() as enc, DatasetWriter(  # images encode on every core (rainset._encode)
         out,
         kind="paired",
         params={**(params or {}), **({"format": "keep"} if keep else {})},
         split_rule=split_rule,
         image_format="png" if keep else image_format,  # keep: each file's own extension
         tool=tool,
+        encoder=enc,
     ) as w:
         for path, what in sources:
             w.add_source(path, note=what)
         for src in planned.sources:
             w.add_source(src.path, note=note, sha256=src.sha256, scene=src.scene)
         written: dict[Path, str] = {}
+        later: deque[dict] = deque()
+
+        def add(rec: dict) -> str:
+            w.add(rec)
+            return rec["id"]
+
         for p in plans:
             if w.has(p.id):
                 yield p.id
@@ -402,10 +411,10 @@ def import_paired(
                 clean_rel = written.get(p.clean)
                 if clean_rel is None:
                     clean_rel, o = keep_image(placer, p.clean, w.root,
-                                              f"clean/{p.scene}/{_safe(p.key)}")
+                                              layout.imported_clean(p.scene, _safe(p.key)))
                     written[p.clean] = clean_rel
                     extra.update({"clean_orientation": o} if o != 1 else {})
-                rainy_rel, o = keep_image(placer, p.rainy, w.root, f"rainy/{p.scene}/{p.id}")
+                rainy_rel, o = keep_image(placer, p.rainy, w.root, layout.imported_rainy(p.scene, p.id))
                 extra.update({"orientation": o} if o != 1 else {})
                 w.add({"id": p.id, "scene": p.scene, "rainy": rainy_rel, "clean": clean_rel,
                        "source": {"rainy": p.rainy_rel, "clean": p.clean_rel}, **extra})
@@ -420,10 +429,12 @@ def import_paired(
                     f"image {p.clean} ({clean.shape[1]}x{clean.shape[0]})."
                 )
             if clean_rel is None:
-                clean_rel = w.write_image(f"clean/{p.scene}/{_safe(p.key)}", clean)
+                clean_rel = w.write_image(layout.imported_clean(p.scene, _safe(p.key)), clean)
                 written[p.clean] = clean_rel
-            rainy_rel = w.write_image(f"rainy/{p.scene}/{p.id}", rainy)
-            w.add(
+            rainy_rel = w.write_image(layout.imported_rainy(p.scene, p.id), rainy)
+            # Added a few pairs later, so the next pairs decode while these encode; add waits
+            # for the record's images, so no line names an image not yet on disk.
+            later.append(
                 {
                     "id": p.id,
                     "scene": p.scene,
@@ -432,7 +443,10 @@ def import_paired(
                     "source": {"rainy": p.rainy_rel, "clean": p.clean_rel},
                 }
             )
-            yield p.id
+            while len(later) > enc.threads:
+                yield add(later.popleft())
+        while later:
+            yield add(later.popleft())
 
 
 def check_headers(plans: list[PairPlan]) -> None:

@@ -269,7 +269,9 @@ def recorded_sources(dataset: str | os.PathLike | None) -> list[dict]:
     unreadable: the dataset writer reports that)."""
     if dataset is None:
         return []
-    meta = Path(dataset) / "rainset.json"
+    from rainset.dataset.layout import meta_path  # lazy: the format package imports this module
+
+    meta = meta_path(dataset)
     try:
         sources = json.loads(meta.read_text(encoding="utf-8")).get("sources", [])
     except (OSError, ValueError, AttributeError):

@@ -34,12 +34,14 @@ from rainset.dataset import (
     MANIFEST_NAME,
     META_NAME,
     PAIRS_NAME,
+    REVIEW_NAME,
     DatasetWriter,
     SplitRule,
-    _dumps,
-    _iter_jsonl,
-    _load_meta,
+    layout,
 )
+from rainset.dataset import iter_jsonl as _iter_jsonl
+from rainset.dataset import load_meta as _load_meta
+from rainset.dataset.jsonl import dumps as _dumps
 from rainset.errors import FormatError, ParameterError, RainsetError
 from rainset.fsutil import atomic_path, is_temp_name
 from rainset.inputs import STAGING_NAME  # the executors' shards: never copied by a merge
@@ -49,10 +51,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["STAGING_NAME", "MergeConflictError", "MergeResult", "Merger", "merge", "shard_identity"]
 
-REVIEW_NAME = "review.json"
 #: Files a merge does not copy: the dataset's own (merged record by record), the lock, and
 #: reports that summarise one run (``report.md`` of pairs; not valid for the merged whole).
-_NOT_COPIED = {META_NAME, MANIFEST_NAME, PAIRS_NAME, REVIEW_NAME, LOCK_NAME, "report.md"}
+_NOT_COPIED = {META_NAME, MANIFEST_NAME, PAIRS_NAME, REVIEW_NAME, LOCK_NAME, layout.REPORT}
 _IDENTITY = ("kind", "tool", "params", "image_format", "jpeg_quality")
 
 

@@ -27,11 +27,14 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from rainset.dataset import DatasetWriter, SplitRule
+from rainset import sheets
+from rainset._encode import EncodePool
+from rainset.dataset import DatasetWriter, SplitRule, layout
 from rainset.errors import EmptyResultError, InputError, ParameterError
 from rainset.fsutil import atomic_write_text
 from rainset.image import is_image_path, write_image
 from rainset.inputs import SourcePlan, check_outputs, natural_sorted, plan_inputs, scene_id
+from rainset.options import PairsOptions  # the options live there
 from rainset.stabilize import warp
 from rainset.timelapse import (
     N_FRAMES,
@@ -49,48 +52,6 @@ from rainset.timelapse import (
 from rainset.video import VIDEO_SUFFIXES, iter_frames, list_frame_files, probe
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PairsOptions:
-    """What ``rainset pairs`` makes of each scene.
-
-    Parameters
-    ----------
-    n_frames : frames kept per segment (the paper's N = 30); also the shortest segment kept.
-    pairs_per_segment : pairs drawn per segment; None for all C(N, 2) (435 at N = 30).
-    seed : seeds the pair draw; each segment's draw is seeded by ``(seed, crc32(segment id))``
-        so adding scenes changes no other segment's pairs.
-    select : ``"even"`` or ``"consistent"`` frame choice (:func:`rainset.timelapse.choose_frames`).
-    masks : write a foreground mask per frame.
-    pseudo_gt : write each segment's clean image estimated from its N frames
-        (:func:`rainset.groundtruth.estimate_clean`, SPANet's percentile method).
-    static : thresholds of the static-segment finder.
-    """
-
-    n_frames: int = N_FRAMES
-    pairs_per_segment: int | None = None
-    seed: int = 0
-    select: Literal["even", "consistent"] = "even"
-    masks: bool = True
-    pseudo_gt: bool = False
-    static: StaticConfig = field(default_factory=StaticConfig)
-
-    def __post_init__(self) -> None:
-        if self.n_frames < 2:
-            raise ValueError(f"n_frames must be >= 2, got {self.n_frames}")
-        if self.pairs_per_segment is not None and self.pairs_per_segment < 1:
-            raise ValueError(f"pairs_per_segment must be >= 1, got {self.pairs_per_segment}")
-        if self.select not in ("even", "consistent"):
-            raise ValueError(f"select must be 'even' or 'consistent', got {self.select!r}")
-        if int(self.seed) < 0:  # numpy seeds are >= 0; refused here, not after frames are written
-            raise ParameterError("seed", f"must be >= 0, got {self.seed}")
-
-    def params(self) -> dict:
-        """The options as the dataset's ``params`` (JSON)."""
-        d = asdict(self)
-        d["pairs"] = "all" if self.pairs_per_segment is None else self.pairs_per_segment
-        return d
 
 
 @dataclass
@@ -219,10 +180,7 @@ class _Thumbs:
         self.last: tuple[int, np.ndarray] | None = None
 
     def _small(self, frame: np.ndarray) -> np.ndarray:
-        h, w = frame.shape[:2]
-        return cv2.resize(
-            frame, (self.width, max(1, round(h * self.width / w))), interpolation=cv2.INTER_AREA
-        )
+        return sheets.fit_width(frame, self.width, upscale=True)
 
     def add(self, i: int, frame: np.ndarray) -> None:
         if i % self.stride == 0:
@@ -289,7 +247,7 @@ def build_pairs(
     input_path: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    options: PairsOptions = PairsOptions(),
+    options: PairsOptions | None = None,
     split_rule: SplitRule | None = None,
     image_format: Literal["png", "jpg"] = "png",
     jpeg_quality: int = 95,
@@ -320,18 +278,19 @@ def build_pairs(
         the last.
     """
     out = Path(out)
+    options = options or PairsOptions()
     if scenes is None:
         scenes = plan_scenes(input_path, out, root=root, scene=scene,
                              allow_duplicate_sources=allow_duplicate_sources)  # fmt: skip
     check_sources(scenes, out)
     results = []
-    with DatasetWriter(
+    with EncodePool() as enc, DatasetWriter(  # frames encode on every core (rainset._encode)
         out, kind="timelapse", params=options.params(), split_rule=split_rule or SplitRule(),
-        image_format=image_format, jpeg_quality=jpeg_quality, tool="rainset pairs",
+        image_format=image_format, jpeg_quality=jpeg_quality, tool="rainset pairs", encoder=enc,
     ) as writer:  # fmt: skip
         for src in scenes.sources:
             scene, source = src.scene, src.path
-            done = out / "scenes" / f"{scene}.json"
+            done = layout.tl_scene_result(out, scene)
             result = None
             # Every scene's source, finished ones included: a killed run may not have recorded it.
             writer.add_source(source, note=note, sha256=src.sha256, scene=scene)
@@ -358,7 +317,7 @@ def check_sources(scenes: SourcePlan, out: str | os.PathLike) -> None:
         scenes ahead of it are written, not after.
     """
     for src in scenes.sources:
-        if not (Path(out) / "scenes" / f"{src.scene}.json").is_file():
+        if not layout.tl_scene_result(out, src.scene).is_file():
             probe(src.path)
 
 
@@ -373,7 +332,7 @@ def _build_scene(scene: str, source: Path, out: Path, writer, options: PairsOpti
         segments, rejections, stabs = _stabilize_segments(source, info.kind, segments, rejections, scores, options)
     result = SceneResult(scene, str(source), len(scores), info.fps, segments, rejections)
     logger.info("%s: %d frames, %d segment(s) kept", scene, len(scores), len(segments))
-    stats = f"stats/{scene}.csv"
+    stats = layout.tl_stats(scene)
     write_stats_csv(out / stats, scores, fps=info.fps, status=_status(len(scores), result))
     result.stats = stats
     chosen = {
@@ -398,12 +357,12 @@ def _build_scene(scene: str, source: Path, out: Path, writer, options: PairsOpti
             writer, scene, sid, chosen[sid], frames, masks, clean, options, stab=stab
         )
         k = int(sid.rsplit("/s", 1)[1])
-        sheet = f"sheets/{scene}_s{k:02d}.png"
+        sheet = layout.tl_sheet(scene, k)
         img = contact_sheet(scores, result, options.static, segment=k, frames=frames, masks=masks)
         write_image(out / sheet, img)
         result.sheets.append(sheet)
     if not segments:
-        sheet = f"sheets/{scene}.png"
+        sheet = layout.tl_sheet(scene)
         write_image(
             out / sheet, contact_sheet(scores, result, options.static, thumbs=thumbs.three())
         )
@@ -474,7 +433,8 @@ def _write_segment(writer, scene, sid, indices, frames, masks, clean, options, s
     """Write a segment's frames (once), masks, clean image and pairs; returns the pair count.
     ``stab``: the segment's stabilisation, recorded per frame (transform) and per segment."""
     tag = sid.rsplit("/", 1)[1]
-    clean_rel = writer.write_image(f"clean/{scene}/{tag}", clean) if clean is not None else None
+    clean_rel = writer.write_image(layout.tl_clean(scene, tag), clean) if clean is not None else None
+    records = []  # added once every image of the segment is handed to the encoder
     for j, i in enumerate(indices):
         fid = f"{scene}/{i:06d}"
         if writer.has(fid):
@@ -482,18 +442,20 @@ def _write_segment(writer, scene, sid, indices, frames, masks, clean, options, s
         rec = {
             "id": fid,
             "scene": scene,
-            "frame": writer.write_image(f"frames/{scene}/{i:06d}", frames[j]),
+            "frame": writer.write_image(layout.tl_frame(scene, i), frames[j]),
             "index": i,
             "segment": sid,
         }
         if masks is not None:
-            rec["mask"] = writer.write_image(f"masks/{scene}/{i:06d}", masks[j])
+            rec["mask"] = writer.write_image(layout.tl_mask(scene, i), masks[j])
         if clean_rel is not None:
             rec["clean"] = clean_rel
         if stab is not None:
             info = stab.record()
             rec["transform"] = info.pop("transforms")[j]
             rec["stabilize"] = info
+        records.append(rec)
+    for rec in records:  # each waits for its own images (the writer's encoder)
         writer.add(rec)
     pairs = _pairs(scene, sid, indices, options)
     writer.add_pairs([p for p in pairs if not writer.has_pair(p["id"])])
@@ -532,7 +494,7 @@ def require_frames(results: list[SceneResult], out: str | os.PathLike) -> None:
     )
     raise EmptyResultError(
         f"no static stretch long enough for `n_frames` was found ({why}), so the dataset {out} "
-        f"holds no frame; {out / 'report.md'} says why each stretch was rejected."
+        f"holds no frame; {layout.report_path(out)} says why each stretch was rejected."
     )
 
 
@@ -565,8 +527,7 @@ def _plot(
     pts = np.stack([x, y], axis=1).round().astype(np.int32)
     cv2.polylines(img, [pts], False, (20, 20, 160), 1, cv2.LINE_AA)
     text = f"{label}: max {peak:.3g}, threshold {limit:g}"
-    cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    return img
+    return sheets.label(img, text, scale=0.4, colour=sheets.BLACK, at=(4, 14))
 
 
 def _axis(n: int, width: int) -> np.ndarray:
@@ -577,16 +538,8 @@ def _axis(n: int, width: int) -> np.ndarray:
     for i in range(0, n, step):
         x = int((i + 0.5) * width / n)
         cv2.line(img, (x, 0), (x, 4), (0, 0, 0), 1)
-        cv2.putText(
-            img,
-            str(i),
-            (min(x + 2, width - 30), 14),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.35,
-            (0, 0, 0),
-            1,
-            cv2.LINE_AA,
-        )
+        img = sheets.label(img, str(i), scale=0.35, colour=sheets.BLACK,
+                           at=(min(x + 2, width - 30), 14))
     return img
 
 
@@ -626,16 +579,11 @@ def contact_sheet(
         for i, t in thumbs or []:
             tiles.append(t)
             labels.append(f"frame {i}")
-    tw = width // 3
-    row = []
-    for t, lab in zip(tiles, labels):
-        t = cv2.resize(
-            t, (tw, max(1, round(t.shape[0] * tw / t.shape[1]))), interpolation=cv2.INTER_AREA
-        )
-        cv2.putText(t, lab, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
-        row.append(t)
-    h = max((t.shape[0] for t in row), default=0)
-    row = [np.pad(t, ((0, h - t.shape[0]), (0, 0), (0, 0))) for t in row]
+    row = [
+        sheets.label(sheets.fit_width(t, width // 3, upscale=True), lab, scale=0.45,
+                     colour=(255, 255, 0), at=(4, 16))
+        for t, lab in zip(tiles, labels)
+    ]
     spans = [(r.start, r.stop, (255, 215, 215)) for r in result.rejections]
     spans += [
         (s.start, s.stop, (200, 240, 200) if i != segment else (120, 210, 120))
@@ -651,14 +599,8 @@ def contact_sheet(
         title = f"{result.segment_id(segment)}: frames {s.start}-{s.stop - 1} ({s.length}), begins at {s.begins}, ends at {s.ends}"
     else:
         title = f"{result.scene}: no static segment of {len(scores)} frames kept"
-    head = np.full((24, width, 3), 255, np.uint8)
-    cv2.putText(head, title, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    parts = (
-        [head]
-        + ([np.pad(np.hstack(row), ((0, 0), (0, width - tw * len(row)), (0, 0)))] if row else [])
-        + plots
-    )
-    return np.vstack(parts)
+    parts = [sheets.band(title, width)] + ([sheets.hstack(row)] if row else []) + plots
+    return sheets.vstack(parts, width=width)
 
 
 def write_report(
@@ -721,6 +663,6 @@ def write_report(
                 f"- rejected {x.start}-{x.stop - 1} ({x.stop - x.start} frames): **{x.reason}** ({x.detail})"
             )
         lines += [""] + [f"![{Path(s).stem}]({s})" for s in r.sheets] + [""]
-    path = out / "report.md"
+    path = layout.report_path(out)
     atomic_write_text(path, "\n".join(lines))
     return path

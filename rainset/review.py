@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-import cv2
 import numpy as np
 
+from rainset import sheets
 from rainset.errors import ReviewFileError
 from rainset.fsutil import atomic_write_text
 
@@ -152,22 +152,25 @@ def auto_reviewer(threshold: float) -> Callable[[Candidate], Decision]:
     from rainset._checks import require_finite
 
     require_finite("threshold", threshold)
+    import functools
 
-    def review(candidate: Candidate) -> Decision:
-        if candidate.score is None:
-            raise ValueError("auto review needs candidates with a score")
-        said = f"score {candidate.score:.3f} (predicted error {predicted_error(candidate.score):.2f} levels)"
-        if candidate.score <= threshold:
-            return Decision("accept", f"{said} <= {threshold:g}", by="auto")
-        if candidate.can_grow:
-            return Decision("more", f"{said} > {threshold:g}", by="auto")
-        return Decision(
-            "reject",
-            f"{said} > {threshold:g} with no frames left to add ({candidate.grow_limit})",
-            by="auto",
-        )
+    # A partial of a module-level function: picklable, so it reaches worker processes.
+    return functools.partial(_auto_review, threshold)
 
-    return review
+
+def _auto_review(threshold: float, candidate: Candidate) -> Decision:
+    if candidate.score is None:
+        raise ValueError("auto review needs candidates with a score")
+    said = f"score {candidate.score:.3f} (predicted error {predicted_error(candidate.score):.2f} levels)"
+    if candidate.score <= threshold:
+        return Decision("accept", f"{said} <= {threshold:g}", by="auto")
+    if candidate.can_grow:
+        return Decision("more", f"{said} > {threshold:g}", by="auto")
+    return Decision(
+        "reject",
+        f"{said} > {threshold:g} with no frames left to add ({candidate.grow_limit})",
+        by="auto",
+    )
 
 
 def file_reviewer(path: str | os.PathLike) -> Callable[[Candidate], Decision]:
@@ -176,17 +179,19 @@ def file_reviewer(path: str | os.PathLike) -> Callable[[Candidate], Decision]:
     if not path.is_file():
         raise ReviewFileError(f"{path}: decisions file not found.")
     decisions = _load(path)["decisions"]
+    import functools
 
-    def review(candidate: Candidate) -> Decision:
-        d = decisions.get(candidate.key)
-        if d is None:
-            raise ReviewFileError(
-                f"{path} has no decision for {candidate.key} (scene {candidate.scene}, window "
-                f"{candidate.window}, {candidate.n_frames} frames)."
-            )
-        return Decision(d["action"], d.get("reason", ""), by="file")
+    return functools.partial(_file_review, path, decisions)  # picklable, as auto_reviewer's
 
-    return review
+
+def _file_review(path: Path, decisions: dict, candidate: Candidate) -> Decision:
+    d = decisions.get(candidate.key)
+    if d is None:
+        raise ReviewFileError(
+            f"{path} has no decision for {candidate.key} (scene {candidate.scene}, window "
+            f"{candidate.window}, {candidate.n_frames} frames)."
+        )
+    return Decision(d["action"], d.get("reason", ""), by="file")
 
 
 # --- no-reference residual-rain score -------------------------------------------------------
@@ -251,16 +256,6 @@ def score_for_error(error: float) -> float:
 # --- preview sheet --------------------------------------------------------------------------
 
 
-def _label(img: np.ndarray, text: str) -> np.ndarray:
-    out = img.copy()
-    scale = max(0.4, img.shape[1] / 900)
-    thick = max(1, round(scale * 2))
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-    cv2.rectangle(out, (0, 0), (tw + 8, th + base + 8), (0, 0, 0), -1)
-    cv2.putText(out, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick)
-    return out
-
-
 def preview_sheet(
     rainy: np.ndarray,
     clean: np.ndarray,
@@ -285,39 +280,18 @@ def preview_sheet(
     """
     if rainy.shape != clean.shape:
         raise ValueError(f"rainy and clean must have one shape, got {rainy.shape} and {clean.shape}")
-    h, w = clean.shape[:2]
     diff = np.abs(rainy.astype(np.int16) - clean.astype(np.int16)).max(axis=2)
     amp = np.clip(diff.astype(np.float32) * gain, 0, 255).astype(np.uint8)
     amp = np.repeat(amp[:, :, None], 3, axis=2)
-    scale = min(1.0, panel_width / w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-
-    def fit(img):
-        return cv2.resize(img, size, interpolation=cv2.INTER_AREA) if scale < 1 else img
-
-    top = np.concatenate(
-        [_label(fit(rainy), "rainy"), _label(fit(clean), "clean"), _label(fit(amp), f"|diff| x{gain:g}")],
-        axis=1,
-    )
+    panels = [(rainy, "rainy"), (clean, "clean"), (amp, f"|diff| x{gain:g}")]
+    top = [sheets.label(sheets.fit_width(img, panel_width), text, box=sheets.BLACK, antialias=False)
+           for img, text in panels]
     # Quarter-size crop around the largest local difference.
-    ch, cw = max(1, h // 4), max(1, w // 4)
-    box = cv2.boxFilter(diff.astype(np.float32), -1, (cw, ch), normalize=True)
-    y, x = np.unravel_index(int(np.argmax(box)), box.shape)
-    y0 = int(np.clip(y - ch // 2, 0, h - ch))
-    x0 = int(np.clip(x - cw // 2, 0, w - cw))
-    zoom = max(1, min(4, round(top.shape[1] / 2 / cw)))
+    y0, x0, ch, cw = sheets.busiest_box(diff)
+    zoom = sheets.zoom_for(sum(t.shape[1] for t in top) / 2, cw)
     crops = [
-        cv2.resize(img[y0 : y0 + ch, x0 : x0 + cw], (cw * zoom, ch * zoom), interpolation=cv2.INTER_NEAREST)
-        for img in (rainy, clean)
+        sheets.label(sheets.magnify(img[y0 : y0 + ch, x0 : x0 + cw], zoom), f"{name} zoom x{zoom}",
+                     box=sheets.BLACK, antialias=False)
+        for img, name in ((rainy, "rainy"), (clean, "clean"))
     ]
-    bottom = np.concatenate(
-        [_label(crops[0], f"rainy zoom x{zoom}"), _label(crops[1], f"clean zoom x{zoom}")], axis=1
-    )
-    width = max(top.shape[1], bottom.shape[1])
-    pad = lambda img: np.pad(img, ((0, 0), (0, width - img.shape[1]), (0, 0)))  # noqa: E731
-    rows = [pad(top), pad(bottom)]
-    if title:
-        band = np.zeros((36, width, 3), np.uint8)
-        cv2.putText(band, title, (8, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
-        rows.insert(0, band)
-    return np.ascontiguousarray(np.concatenate(rows, axis=0))
+    return sheets.grid([top, crops], title=title)

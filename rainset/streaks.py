@@ -59,9 +59,14 @@ from typing import Literal
 import numpy as np
 from scipy.special import ndtr
 
-from rainset._checks import require_finite, require_finite_all
-from rainset.errors import ParameterError
-from rainset.image import MASK_THRESHOLD
+from rainset.options import (  # noqa: F401 - the sampling options and constants live there
+    DEFAULT_CONFIG,
+    DENSITY_COVERAGE,
+    PAPER_ANGLES,
+    PAPER_RADII,
+    REFERENCE_HEIGHT,
+    SynthConfig,
+)
 
 #: Points per pixel of streak length in the kernel's quadrature: the along-streak variance is
 #: ``L^2 (1 - 1/n^2) / 12``, and 4 points per pixel under a >= 0.6 px Gaussian leave no ripple.
@@ -218,6 +223,17 @@ def splat(
     -------
     layer : (H, W) float32 ndarray
     """
+    from rainset._splat_numba import splat as compiled
+
+    layer = compiled(shape, streaks)
+    return splat_reference(shape, streaks) if layer is None else layer
+
+
+def splat_reference(
+    shape: tuple[int, int],
+    streaks: list[tuple[np.ndarray, np.ndarray, SparseKernel]],
+) -> np.ndarray:
+    """:func:`splat` with one ``np.bincount``: the definition the compiled path matches bit for bit."""
     h, w = shape
     # Splat onto a canvas padded by the largest reach so no index needs a bounds check.
     py = 2 * max((k.half[0] for _, _, k in streaks), default=0)
@@ -327,19 +343,6 @@ def _bilinear_add(k: np.ndarray, x: float, y: float, weight: float) -> None:
 
 # ----------------------------------------------------------------------------- rain layer
 
-#: Image height (px) at which radius and length are given; see the module docstring.
-REFERENCE_HEIGHT = 512
-#: The paper's seven directions (degrees from vertical).
-PAPER_ANGLES: tuple[float, ...] = (0.0, 15.0, -15.0, 30.0, -30.0, 40.0, -40.0)
-#: The paper's Gaussian-blur radii.
-PAPER_RADII: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
-#: Target coverage range per density class: the expected fraction of pixels the rain mask
-#: marks. Our own choice; DID-MDN's light / medium / heavy classes come with no numbers.
-DENSITY_COVERAGE: dict[str, tuple[float, float]] = {
-    "light": (0.02, 0.06),
-    "medium": (0.06, 0.14),
-    "heavy": (0.14, 0.28),
-}
 #: Depth layers: (name, share of the coverage, length, sigma, brightness factors). The far
 #: layer's streaks are shorter, thinner and dimmer (the paper's Sec. III-A: larger streaks are
 #: nearer and brighter).
@@ -358,70 +361,6 @@ def sample_seed(seed: int, key: str, variant: int = 0) -> int:
     """
     digest = hashlib.sha256(f"{int(seed)}/{key}/{int(variant)}".encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """What :func:`sample_params` draws from (each choice uniform).
-
-    Parameters
-    ----------
-    angles : signed directions in degrees from vertical (positive: top leans right).
-    radii : the paper's blur radii; sigma = radius * H / reference_height px.
-    densities : density classes, keys of :data:`DENSITY_COVERAGE`.
-    length : (min, max) streak length in px at the reference height (near layer).
-    brightness : (min, max) peak brightness of the near layer's brightest streak, in [0, 1].
-    jitter : each streak's peak is ``brightness * (1 - jitter * u)``, u ~ U[0, 1).
-    layers : 1 (near only) or 2 (near and far).
-    blend : ``"add"`` (O = B + R, clipped) or ``"screen"`` (O = 1 - (1 - B)(1 - R)).
-    reference_height : image height at which radius and length are meant.
-    mask_threshold : the rain-mask threshold in 8-bit levels; coverage targets refer to it.
-    """
-
-    angles: tuple[float, ...] = PAPER_ANGLES
-    radii: tuple[float, ...] = PAPER_RADII
-    densities: tuple[str, ...] = ("light", "medium", "heavy")
-    length: tuple[float, float] = (12.0, 40.0)
-    brightness: tuple[float, float] = (0.45, 0.85)
-    jitter: float = 0.4
-    layers: int = 2
-    blend: Blend = "add"
-    reference_height: int = REFERENCE_HEIGHT
-    mask_threshold: int = MASK_THRESHOLD
-
-    def __post_init__(self) -> None:
-        for name in ("angles", "radii", "length", "brightness"):
-            require_finite_all(name, getattr(self, name))
-        require_finite("jitter", self.jitter)
-        if not self.angles or any(not -90.0 < float(a) <= 90.0 for a in self.angles):
-            raise ParameterError("angles", f"must be a non-empty list in (-90, 90], got {self.angles}")
-        if not self.radii or any(float(r) < 0 for r in self.radii):
-            raise ParameterError("radii", f"must be a non-empty list of values >= 0, got {self.radii}")
-        bad = [d for d in self.densities if d not in DENSITY_COVERAGE]
-        if not self.densities or bad:
-            raise ParameterError(
-                "densities", f"must be among {list(DENSITY_COVERAGE)}, got {self.densities}"
-            )
-        if not 0 <= self.length[0] <= self.length[1]:
-            raise ParameterError("length", f"must be (min, max) with 0 <= min <= max, got {self.length}")
-        if not 0 <= self.brightness[0] <= self.brightness[1] <= 1:
-            raise ParameterError("brightness", f"must be (min, max) in [0, 1], got {self.brightness}")
-        if not 0 <= self.jitter < 1:
-            raise ParameterError("jitter", f"must be in [0, 1), got {self.jitter}")
-        if self.layers not in (1, 2):
-            raise ParameterError("layers", f"must be 1 or 2, got {self.layers}")
-        if self.blend not in ("add", "screen"):
-            raise ParameterError("blend", f"must be 'add' or 'screen', got {self.blend!r}")
-        if not 1 <= self.mask_threshold <= 255:
-            raise ParameterError("mask_threshold", f"must be in 1..255 levels, got {self.mask_threshold}")
-        if self.reference_height < 1:
-            raise ParameterError("reference_height", f"must be >= 1, got {self.reference_height}")
-        for name in ("angles", "radii", "densities", "length", "brightness"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-
-
-#: The default sampling ranges.
-DEFAULT_CONFIG = SynthConfig()
 
 
 @dataclass(frozen=True)
@@ -557,6 +496,31 @@ def rain_layer(shape: tuple[int, ...], params: RainParams) -> np.ndarray:
     -------
     rain : (H, W) float32 ndarray, >= 0, not clipped (may exceed 1 where streaks overlap)
     """
+    return splat((int(shape[0]), int(shape[1])), _streak_groups(shape, params))
+
+
+def rain_layer_add(
+    clean: np.ndarray, params: RainParams, threshold: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int] | None:
+    """:func:`rain_layer` put over ``clean`` with the ``"add"`` blend, in one compiled pass.
+
+    Returns ``(rain, rainy, residual, mask, mask count)``: the same arrays as
+    :func:`rain_layer`, then :func:`rainset.synth.composite`, ``rainy - clean`` and
+    ``max_c residual >= threshold`` (tested), without their intermediate images; or None when
+    ``clean`` is not a C-contiguous (H, W, 3) uint8 array (the caller then takes those steps).
+    """
+    ok = clean.ndim == 3 and clean.shape[2] == 3 and clean.dtype == np.uint8
+    if not (ok and clean.flags.c_contiguous and 1 <= threshold <= 255):
+        return None
+    from rainset._splat_numba import splat_add
+
+    return splat_add(clean, _streak_groups(clean.shape, params), threshold)
+
+
+def _streak_groups(
+    shape: tuple[int, ...], params: RainParams
+) -> list[tuple[np.ndarray, np.ndarray, SparseKernel]]:
+    """Each layer's streak centres, peaks and kernel (see :func:`rain_layer`)."""
     h, w = int(shape[0]), int(shape[1])
     groups = []
     for layer in params.layers:
@@ -572,4 +536,4 @@ def rain_layer(shape: tuple[int, ...], params: RainParams) -> np.ndarray:
         centres = np.stack([rows, cols], axis=1)
         amps = layer.brightness * (1.0 - layer.jitter * u[:, 2])
         groups.append((centres, amps, k))
-    return splat((h, w), groups)
+    return groups

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal, NamedTuple
 
 import cv2
 import numpy as np
 
-from rainset.dataset import DatasetWriter, SplitRule, image_size
+from rainset import sheets
+from rainset._encode import EncodePool, InOrder
+from rainset.dataset import DatasetWriter, SplitRule, WriterHandle, image_size, layout
 from rainset.errors import InputError
 from rainset.fsutil import sha256_file
 from rainset.image import (
@@ -35,9 +37,17 @@ from rainset.image import (
     exif_orientation,
     is_image_path,
     read_image,
+    to_uint8,
     write_image,
 )
 from rainset.inputs import check_outputs, iter_files
+from rainset.options import (  # noqa: F401 - the options and constants live there
+    RAIN_MAP_SCALE,
+    TIER_DETAIL_KEPT,
+    TIER_SIZES,
+    SynthOptions,
+    tier_sigma,
+)
 from rainset.pathnames import check_name
 from rainset.review import Candidate, Decision, ReviewLog
 from rainset.streaks import (
@@ -55,6 +65,7 @@ from rainset.streaks import (
     direction_class,
     direction_kernels,
     rain_layer,
+    rain_layer_add,
     sample_params,
     sample_seed,
 )
@@ -98,23 +109,6 @@ __all__ = [
     "synthesize",
     "tier_sigma",
 ]
-
-#: Low-pass ground-truth tiers: Gaussian kernel sizes of the paper.
-TIER_SIZES: tuple[int, ...] = (3, 5, 7, 9)
-#: Rain maps are stored as 16-bit PNG: value = rain * 10000 (up to 6.55).
-RAIN_MAP_SCALE = 1e-4
-
-
-def tier_sigma(k: int) -> float:
-    """Gaussian sigma of the k x k low-pass tier: OpenCV's rule ``0.3 ((k - 1) / 2 - 1) + 0.8``.
-
-    k = 3, 5, 7, 9 give sigma = 0.8, 1.1, 1.4, 1.7 (what ``cv2.GaussianBlur(img, (k, k), 0)``
-    uses; the paper states only the kernel sizes).
-    """
-    if k < 1 or k % 2 == 0:
-        raise ValueError(f"tier size must be odd and >= 1, got {k}")
-    return round(0.3 * ((k - 1) / 2 - 1) + 0.8, 6)
-
 
 def parse_angles(spec: str) -> tuple[float, ...]:
     """Parse an angle list: ``"0,15,30,40"`` -> (0, -15, 15, -30, 30, -40, 40).
@@ -208,6 +202,11 @@ def render(
     """
     if not 1 <= int(mask_threshold) <= 255:
         raise ValueError(f"mask_threshold must be in 1..255 levels, got {mask_threshold}")
+    if params.blend == "add":  # one compiled pass, the same bytes as the steps below (tested)
+        fused = rain_layer_add(clean, params, int(mask_threshold))
+        if fused is not None:
+            rain, rainy, residual, mask, hits = fused
+            return Rendered(rainy, rain, residual, mask, float(hits / mask.size))
     rain = rain_layer(clean.shape, params)
     rainy = composite(clean, rain, blend=params.blend)
     residual = cv2.subtract(rainy, clean)
@@ -273,11 +272,6 @@ def lowpass_tiers(clean: np.ndarray, sizes: tuple[int, ...] = TIER_SIZES) -> dic
     }
 
 
-#: Rule for the tier choice: the smallest k that removes at least this fraction of the fine
-#: detail (see :func:`detail_kept`).
-TIER_DETAIL_KEPT = 0.3
-
-
 def detail_kept(clean: np.ndarray, tier: np.ndarray) -> float:
     """Fraction of the clean image's fine detail a tier keeps, in [0, 1].
 
@@ -336,13 +330,13 @@ def review_tiers(
         "max_size": options.max_size,
         "tier_sigmas": {_tier_name(k): tier_sigma(k) for k in TIER_SIZES},
     }
-    log = ReviewLog(root / "review.json", params=log_params)
+    log = ReviewLog(layout.review_path(root), params=log_params)
     for photo in photos:
         clean = load_photo(photo.path, max_size=options.max_size)
         tiers = lowpass_tiers(clean)
         sizes = sorted(tiers)
         for i, k in enumerate(sizes):
-            sheet = root / "review" / f"{photo.stem}_{_tier_name(k)}.png"
+            sheet = layout.synth_review_sheet(root, photo.stem, _tier_name(k))
             cand = Candidate(
                 scene=photo.key,
                 window=0,
@@ -352,7 +346,7 @@ def review_tiers(
                 score=_r(detail_kept(clean, tiers[k])),
                 can_grow=i + 1 < len(sizes),
                 grow_limit=f"{_tier_name(sizes[-1])} is the largest tier",
-                info={"tier": _tier_name(k)},
+                info={"tier": _tier_name(k), "photo": clean, "tiers": tiers},  # photo, tiers: the review page
             )
             decision = log.get(cand.key)
             if decision is None:
@@ -369,26 +363,14 @@ def review_tiers(
 
 def tier_sheet(clean: np.ndarray, tier: np.ndarray, k: int, *, width: int = 1200) -> np.ndarray:
     """Review sheet for one tier: clean | tier on top, 2x centre crops of both below."""
-    h, w = clean.shape[:2]
-    s = min(1.0, width / 2 / w)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    top = [cv2.resize(x, size, interpolation=cv2.INTER_AREA) if s < 1 else x for x in (clean, tier)]
-    ch, cw = max(1, h // 4), max(1, w // 4)
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
-    zoom = max(1, min(4, round(size[0] / cw)))
-    crops = [
-        cv2.resize(
-            x[y0 : y0 + ch, x0 : x0 + cw], (cw * zoom, ch * zoom), interpolation=cv2.INTER_NEAREST
-        )
-        for x in (clean, tier)
-    ]
-    rows = [np.concatenate(top, axis=1), np.concatenate(crops, axis=1)]
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
-    sheet = np.ascontiguousarray(np.concatenate(rows, axis=0))
-    for x, text in ((4, "clean"), (size[0] + 4, f"tier {k}x{k} (sigma {tier_sigma(k):g})")):
-        cv2.putText(sheet, text, (x, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
-    return sheet
+    top = [sheets.fit_width(x, width // 2) for x in (clean, tier)]
+    y0, x0, ch, cw = sheets.centre_box(clean.shape)
+    zoom = sheets.zoom_for(top[0].shape[1], cw)
+    texts = ("clean", f"tier {k}x{k} (sigma {tier_sigma(k):g})")
+    top = [sheets.label(x, t, scale=0.6, thickness=2, at=(4, 20), antialias=False)
+           for x, t in zip(top, texts)]
+    crops = [sheets.magnify(x[y0 : y0 + ch, x0 : x0 + cw], zoom) for x in (clean, tier)]
+    return sheets.grid([top, crops])
 
 
 # ----------------------------------------------------------------------------- video frames
@@ -457,7 +439,6 @@ def preview_sheet(
     h, w = image.shape[:2]
     ch, cw = min(cell // zoom, h), min(cell // zoom, w)
     y0, x0 = (h - ch) // 2, (w - cw) // 2
-    head = 26
     rows = []
     for a in sorted(angles, key=lambda t: (abs(t), t)):
         row = []
@@ -466,17 +447,10 @@ def preview_sheet(
                 image.shape, config=config, rng=seed, angle=a, radius=r, density=density
             )
             out = composite(image, rain_layer(image.shape, p), blend=p.blend)
-            crop = out[y0 : y0 + ch, x0 : x0 + cw]
-            crop = cv2.resize(crop, (cw * zoom, ch * zoom), interpolation=cv2.INTER_NEAREST)
-            tile = np.zeros((ch * zoom + head, cw * zoom + 4, 3), np.uint8)
-            tile[head:, 2 : 2 + cw * zoom] = crop
-            text = f"{a:+g} deg  r={r:g}"
-            cv2.putText(
-                tile, text, (4, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA
-            )
-            row.append(tile)
-        rows.append(np.concatenate(row, axis=1))
-    return np.concatenate(rows, axis=0)
+            crop = sheets.magnify(out[y0 : y0 + ch, x0 : x0 + cw], zoom)
+            row.append(sheets.captioned(crop, f"{a:+g} deg  r={r:g}"))
+        rows.append(row)
+    return sheets.grid(rows)
 
 
 # ----------------------------------------------------------------------------- photos
@@ -577,9 +551,7 @@ def photo_orientation(path: str | os.PathLike) -> int:
 def load_photo(path: str | os.PathLike, *, max_size: int | None = None) -> np.ndarray:
     """Read a photo as (H, W, 3) uint8 RGB (16-bit scaled down), shrunk so its longer side is
     at most ``max_size`` (area interpolation) when given."""
-    img = read_image(path)
-    if img.dtype == np.uint16:
-        img = np.rint(img / 257.0).astype(np.uint8)
+    img = to_uint8(read_image(path))
     h, w = img.shape[:2]
     if max_size is not None and max(h, w) > max_size:
         s = max_size / max(h, w)
@@ -627,47 +599,6 @@ def find_semantic(photo: Photo, folder: str | os.PathLike) -> Path:
 # ----------------------------------------------------------------------------- datasets
 
 
-@dataclass(frozen=True)
-class SynthOptions:
-    """Options of a synthesis run that shape its output (recorded in ``rainset.json``).
-
-    Parameters
-    ----------
-    config : sampling ranges.
-    per_image : variants per photo.
-    seed : global seed.
-    tiers : ``"store"`` writes the four low-pass tiers; ``"lazy"`` records their filters only
-        (recompute with :func:`lowpass_tiers`).
-    tier_choice : ``"rule"`` (:func:`choose_tier`), ``"review"`` (a reviewer picks, see
-        :func:`review_tiers`) or ``"all"`` (no choice; every tier is a target).
-    max_size : shrink photos so the longer side is at most this (None: full size).
-    """
-
-    config: SynthConfig = DEFAULT_CONFIG
-    per_image: int = 1
-    seed: int = 0
-    tiers: Literal["store", "lazy"] = "store"
-    tier_choice: Literal["rule", "review", "all"] = "rule"
-    max_size: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.per_image < 1:
-            raise ValueError(f"per_image must be >= 1, got {self.per_image}")
-        if self.tiers not in ("store", "lazy"):
-            raise ValueError(f"tiers must be 'store' or 'lazy', got {self.tiers!r}")
-        if self.tier_choice not in ("rule", "review", "all"):
-            raise ValueError(f"tier_choice must be rule, review or all, got {self.tier_choice!r}")
-        if self.max_size is not None and self.max_size < 8:
-            raise ValueError(f"max_size must be >= 8 px, got {self.max_size}")
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["tier_sigmas"] = {_tier_name(k): tier_sigma(k) for k in TIER_SIZES}
-        d["reference_height"] = self.config.reference_height
-        d["rain_map_scale"] = RAIN_MAP_SCALE
-        return d
-
-
 def _tier_name(k: int) -> str:
     return f"{k}x{k}"
 
@@ -690,10 +621,8 @@ class _Task:
     photo: Photo
     sha256: str
     variants: tuple[int, ...]
-    root: Path
+    out: WriterHandle  # the dataset's images, written as its writer would
     options: SynthOptions
-    image_format: str
-    jpeg_quality: int
     tier: int | None  # a reviewer's choice
     semantic: Path | None
 
@@ -779,29 +708,40 @@ def synthesize(
                     photo,
                     digest,
                     todo,
-                    root,
+                    writer.handle(known=()),
                     options,
-                    image_format,
-                    jpeg_quality,
                     tier,
                     semantic.get(photo.key),
                 )
             plan.append((photo, ids, task))
         tasks = [t for _, _, t in plan if t is not None]
         # Records arrive sample by sample (in photo then variant order) and join the manifest
-        # at once, so an interrupted run resumes after the last sample written.
+        # in that order as soon as their images are on disk (encoded on a thread pool while
+        # the next samples render), so an interrupted run resumes after the last sample written.
         results = _run(tasks, workers)
-        for _, ids, task in plan:
-            todo = {sample_id(task.photo, v) for v in task.variants} if task is not None else set()
-            for sid in ids:
-                if sid in todo:
-                    record = next(results)
-                    if record["id"] != sid:  # pragma: no cover - an ordering bug
-                        raise RuntimeError(f"expected sample {sid!r}, rendered {record['id']!r}")
+        ready: InOrder[tuple[str, dict | None]] = InOrder()
+
+        def release(wait: bool = False) -> Iterator[SynthEvent]:
+            for sid, record in ready.ready(wait=wait):
+                if record is not None:
                     writer.add(record)
-                    yield SynthEvent(sid, record, False)
-                else:
-                    yield SynthEvent(sid, None, True)
+                yield SynthEvent(sid, record, record is None)
+
+        try:
+            for _, ids, task in plan:
+                todo = {sample_id(task.photo, v) for v in task.variants} if task is not None else set()
+                for sid in ids:
+                    if sid in todo:
+                        record, writes = next(results)
+                        if record["id"] != sid:  # pragma: no cover - an ordering bug
+                            raise RuntimeError(f"expected sample {sid!r}, rendered {record['id']!r}")
+                        ready.put((sid, record), writes)
+                    else:
+                        ready.put((sid, None))
+                    yield from release()
+            yield from release(wait=True)
+        finally:
+            results.close()  # its encode pool: waits for (or, on an error, drops) what is left
 
 
 #: Variants per task when photos are rendered by worker processes: each task loads its photo
@@ -818,40 +758,58 @@ def _run(tasks: list[_Task], workers: int) -> Iterator[dict]:
         for i in range(0, len(t.variants), _CHUNK)
     ]
     if workers == 1 or len(chunks) <= 1:
-        for task in tasks:
-            yield from _render_photo(task)
+        with EncodePool() as enc:  # images encode on every core while the next sample renders
+            for task in tasks:
+                yield from _render_photo(task, enc)
         return
+    from rainset._splat_numba import warm_up
     from rainset._workers import worker_pool
 
+    warm_up()  # forked workers inherit the loaded rendering kernel
     with worker_pool(min(workers, len(chunks))) as pool:
         for records in pool.map(_render_chunk, chunks):
-            yield from records
+            for record in records:
+                yield record, []
 
 
 def _render_chunk(task: _Task) -> list[dict]:
-    return list(_render_photo(task))
+    """A chunk in a worker process: its images encoded on a pool there, all on disk before
+    the records go back."""
+    with EncodePool() as enc:
+        done = list(_render_photo(task, enc))
+        for _, writes in done:
+            for f in writes:
+                f.result()
+    return [record for record, _ in done]
 
 
-def _save(task: _Task, stem: str, image: np.ndarray, *, lossless: bool = False) -> str:
-    """Write like DatasetWriter.write_image (same suffix rule) from any process."""
-    if image.dtype == bool:
-        image = image.astype(np.uint8) * np.uint8(255)
-    png = task.image_format == "png" or lossless or image.ndim == 2 or image.dtype == np.uint16
-    rel = stem + (".png" if png else ".jpg")
-    write_image(task.root / rel, image, quality=task.jpeg_quality)
-    return rel
+def _save(task: _Task, enc: EncodePool, writes: list, stem: str, image: np.ndarray, *,
+          lossless: bool = False) -> str:
+    """Write through the writer's handle (its paths, extension rule, settings) on the encode
+    pool, from any process; the write's future joins ``writes``. Photo stems keep their own
+    dots (``a.jpg.png`` -> ``clean/a.jpg.png``)."""
+    writes.append(
+        enc.submit(task.out.write_image, stem, image, lossless=lossless, check_suffix=False)
+    )
+    return task.out.image_relpath(stem, image, lossless=lossless)
 
 
-def _render_photo(task: _Task) -> Iterator[dict]:
-    """Render and write every pending variant of one photo; yield each record once its files
-    are written."""
+def _render_photo(task: _Task, enc: EncodePool) -> Iterator[tuple[dict, list]]:
+    """Render every pending variant of one photo and hand its images to ``enc``; yield each
+    record with the futures of the writes it needs (the record joins the manifest once they
+    are done)."""
     photo, opt = task.photo, task.options
     clean = load_photo(photo.path, max_size=opt.max_size)
-    shared: dict = {"clean": _save(task, f"clean/{photo.stem}", clean)}
+    shared_writes: list = []
+
+    def save_shared(stem: str, image: np.ndarray) -> str:
+        return _save(task, enc, shared_writes, stem, image)
+
+    shared: dict = {"clean": save_shared(layout.synth_clean(photo.stem), clean)}
     tiers = lowpass_tiers(clean) if opt.tiers == "store" or opt.tier_choice == "rule" else {}
     if opt.tiers == "store":
         shared["tiers"] = {
-            _tier_name(k): _save(task, f"tiers/{_tier_name(k)}/{photo.stem}", t)
+            _tier_name(k): save_shared(layout.synth_tier(_tier_name(k), photo.stem), t)
             for k, t in tiers.items()
         }
     if opt.tier_choice == "rule":
@@ -861,7 +819,7 @@ def _render_photo(task: _Task) -> Iterator[dict]:
     elif opt.tier_choice == "review":
         shared["tier"] = _tier_name(task.tier)
     if task.semantic is not None:
-        shared["semantic"] = _save(task, f"semantic/{photo.stem}", _load_labels(task, clean))
+        shared["semantic"] = save_shared(layout.synth_semantic(photo.stem), _load_labels(task, clean))
     source = {"source": photo.key, "source_sha256": task.sha256}
     for v in task.variants:
         seed = sample_seed(opt.seed, photo.key, v)
@@ -869,15 +827,22 @@ def _render_photo(task: _Task) -> Iterator[dict]:
         out = render(clean, params, mask_threshold=opt.config.mask_threshold)
         stem = f"{photo.stem}_v{v}"
         rain16 = np.clip(np.rint(out.rain / RAIN_MAP_SCALE), 0, 65535).astype(np.uint16)
+        writes = list(shared_writes)
+        files = {
+            "rainy": _save(task, enc, writes, layout.synth_rainy(stem), out.rainy),
+            "clean": shared["clean"],
+            "mask": _save(task, enc, writes, layout.synth_mask(stem), out.mask),
+            "rain_map": _save(task, enc, writes, layout.synth_rain_map(stem), rain16),
+        }
+        if opt.residual:
+            files["residual"] = _save(
+                task, enc, writes, layout.synth_residual(stem), out.residual, lossless=True
+            )
         yield (
             {
                 "id": sample_id(photo, v),
                 "scene": photo.key,
-                "rainy": _save(task, f"rainy/{stem}", out.rainy),
-                "clean": shared["clean"],
-                "mask": _save(task, f"mask/{stem}", out.mask),
-                "rain_map": _save(task, f"rain_map/{stem}", rain16),
-                "residual": _save(task, f"residual/{stem}", out.residual, lossless=True),
+                **files,
                 **{k: v for k, v in shared.items() if k != "clean"},
                 "labels": labels(params, coverage=out.coverage),
                 "params": params.to_dict(),
@@ -885,7 +850,8 @@ def _render_photo(task: _Task) -> Iterator[dict]:
                 "mask_threshold": opt.config.mask_threshold,
                 "rain_map_scale": RAIN_MAP_SCALE,
                 **source,
-            }
+            },
+            writes,
         )
 
 

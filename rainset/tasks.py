@@ -41,7 +41,7 @@ def buildgt_shard(shard, source, scene, sha256, opts, reviewer, decisions, write
     events : list of :class:`rainset.buildgt.Event` (decisions, notes), for the driver's log.
     """
     from rainset.buildgt import build_scene
-    from rainset.dataset import DatasetWriter
+    from rainset.dataset import DatasetWriter, layout
     from rainset.review import ReviewLog
 
     shard = Path(shard)
@@ -56,7 +56,7 @@ def buildgt_shard(shard, source, scene, sha256, opts, reviewer, decisions, write
     writer = _wait_for_lock(open_writer)
     events = []
     with writer:
-        log = ReviewLog(shard / "review.json", params=params)
+        log = ReviewLog(layout.review_path(shard), params=params)
         for key, d in decisions.items():
             log.decisions.setdefault(key, d)
         for ev in build_scene(source, writer, log, reviewer, opts, scene=scene, device=device,

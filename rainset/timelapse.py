@@ -59,10 +59,8 @@ import cv2
 import numpy as np
 import scipy.fft
 
-from rainset._checks import require_finite
-from rainset.errors import ParameterError
 from rainset.fsutil import atomic_path
-from rainset.motion import STABILIZE_MODES, MotionPolicy
+from rainset.options import N_FRAMES, StaticConfig  # noqa: F401 - the options live there
 from rainset.registration import (
     PEAK_SIGMA,  # noqa: F401
     SHARED,
@@ -79,72 +77,9 @@ from rainset.registration import (
 
 logger = logging.getLogger(__name__)
 
-#: Frames per sequence: the paper's N (Sec. III-E, "We set C = 186 and N = 30").
-N_FRAMES = 30
-
 #: Break reasons written in ``FrameScore.flag`` and rejection reasons (with "too short").
 REASONS = ("cut", "moving camera", "illumination change", "too much foreground", "too short")
 _PRIORITY = {r: i for i, r in enumerate(REASONS)}  # ties between reasons: earlier wins
-
-
-@dataclass(frozen=True)
-class StaticConfig:
-    """Thresholds and analysis settings of the static-segment finder.
-
-    Parameters
-    ----------
-    max_shift : largest displacement, in full-resolution pixels, of a frame against the
-        segment's first frame: :attr:`rainset.motion.MotionPolicy.max_shift` (one limit, one
-        meaning, for build-gt and pairs).
-    max_cut : largest ``1 - NCC`` between consecutive coarse frames within a shot. Frames of
-        one rainy shot score below 0.07 on real footage (pans and violent wind included);
-        different shots 0.5 to 1.
-    max_illumination : largest relative change of the mean luma against the run's first frame
-        (:attr:`rainset.motion.MotionPolicy.max_drift`).
-    max_foreground : largest fraction of moving-foreground pixels a kept frame may have. Above
-        30 % too little of the frame is shared background for the consistency loss.
-    foreground_level : difference, in 8-bit luma levels (half the analysis resolution), that
-        makes a pixel foreground. Rain is mostly removed by the temporal median before this test.
-    size : target longest side of the analysis image
-        (:meth:`rainset.motion.MotionPolicy.factor`).
-    chunk : most frames per foreground chunk (memory: ``chunk`` analysis images).
-    stabilize : ``None``, or the model (``"translation"``, ``"similarity"``) the kept segments
-        are registered with (:mod:`rainset.stabilize`): a run then ends only where the camera
-        moves beyond :attr:`~rainset.motion.MotionPolicy.max_correction` (shake is undone),
-        and the foreground test compares frames after undoing their measured motion.
-    """
-
-    max_shift: float = MotionPolicy.max_shift
-    max_cut: float = 0.3
-    max_illumination: float = MotionPolicy.max_drift
-    max_foreground: float = 0.3
-    foreground_level: int = 20
-    size: int = MotionPolicy.size
-    chunk: int = 100
-    stabilize: Literal["translation", "similarity"] | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("max_shift", "max_cut", "max_illumination", "max_foreground"):
-            require_finite(name, getattr(self, name))
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not 1 <= self.foreground_level <= 255:
-            raise ValueError(f"foreground_level must be in 1..255, got {self.foreground_level}")
-        if self.size < 32:
-            raise ValueError(f"size must be >= 32, got {self.size}")
-        if self.chunk < 3:
-            raise ValueError(f"chunk must be >= 3, got {self.chunk}")
-        if self.stabilize not in (None, *STABILIZE_MODES):
-            raise ParameterError("stabilize", f"must be one of {', '.join(STABILIZE_MODES)}, got {self.stabilize!r}")
-
-    @property
-    def policy(self) -> MotionPolicy:
-        """The static-camera policy these settings make (build-gt's, with the same values)."""
-        return MotionPolicy(max_shift=self.max_shift, max_drift=self.max_illumination, size=self.size)
-
-    def factor(self, height: int, width: int) -> int:
-        """Downscale factor for ``height x width`` frames (the policy's)."""
-        return self.policy.factor(height, width)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,13 @@ once (PyAV reports it as ``frame.rotation`` but does not rotate the pixels itsel
 ``(T, H, W, 3)``. Videos are decoded sequentially with FFmpeg's threading: ranges by index or by
 time skip the colour conversion of unwanted frames but never seek, so they stay exact on
 variable-frame-rate footage. Missing, empty, truncated or undecodable inputs raise
-:class:`~rainset.errors.InputError` with one sentence naming the file.
+:class:`~rainset.errors.InputError` with one sentence naming the file (the container
+diagnosis behind those sentences is :mod:`rainset._video_diagnosis`); :func:`write_video` lives
+in :mod:`rainset._video_write`.
+
+Length (~530 lines, about 310 of them code): probing, decoding and the frame-range rules
+share one stream handling (timestamps, rotation, the index checks), and splitting them would
+put one decoder's rules in two places.
 """
 
 from __future__ import annotations
@@ -21,9 +27,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
@@ -33,9 +38,10 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from rainset._checks import require_finite
+from rainset._video_diagnosis import _no_decoder_error, _open_error, _truncated
+from rainset._video_write import write_video  # noqa: F401 - public here, written there
 from rainset.errors import InputError
-from rainset.fsutil import atomic_path
-from rainset.image import IMAGE_SUFFIXES, is_image_path, read_image
+from rainset.image import IMAGE_SUFFIXES, is_image_path, read_image, to_uint8
 from rainset.inputs import natural_key
 from rainset.pathnames import check_name
 
@@ -55,14 +61,6 @@ Source = str | os.PathLike | Sequence[str | os.PathLike]
 # Timestamps are compared with this slack (seconds) so that a float such as 0.1 selects the
 # frame stamped exactly 1/10 s although float(0.1) is a hair above it.
 _TIME_EPS = 1e-6
-
-# Common sample-entry / fourcc tags, for naming a codec that has no decoder here.
-_FOURCC_CODECS = {
-    "avc1": "h264", "avc3": "h264", "hvc1": "hevc", "hev1": "hevc", "dvh1": "hevc",
-    "av01": "av1", "vp09": "vp9", "vp08": "vp8", "evc1": "evc", "vvc1": "vvc", "vvi1": "vvc",
-    "apch": "prores", "apcn": "prores", "apcs": "prores", "apco": "prores", "ap4h": "prores",
-    "mp4v": "mpeg4", "jpeg": "mjpeg", "mjpg": "mjpeg",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -187,9 +185,7 @@ def _image_frames(files: Sequence[Path]) -> Iterator[np.ndarray]:
     first: Path | None = None
     shape = None
     for f in files:
-        img = read_image(f)
-        if img.dtype == np.uint16:
-            img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        img = to_uint8(read_image(f))
         if shape is None:
             first, shape = f, img.shape
         elif img.shape != shape:
@@ -201,112 +197,6 @@ def _image_frames(files: Sequence[Path]) -> Iterator[np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- video files
-
-
-def _sniff_container(path: Path) -> str | None:
-    """Name the container family from magic bytes, or None."""
-    with open(path, "rb") as f:
-        head = f.read(12)
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
-        return "MP4/MOV"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "Matroska/WebM"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "AVI"
-    return None
-
-
-def _mp4_top_boxes(path: Path) -> list[tuple[bytes, int, int]]:
-    """(type, offset, size) of the top-level boxes of an ISO-BMFF file (stops at damage)."""
-    boxes = []
-    size_total = path.stat().st_size
-    with open(path, "rb") as f:
-        pos = 0
-        while pos + 8 <= size_total and len(boxes) < 10_000:
-            f.seek(pos)
-            hdr = f.read(16)
-            size, kind = int.from_bytes(hdr[:4], "big"), hdr[4:8]
-            if size == 1 and len(hdr) == 16:
-                size = int.from_bytes(hdr[8:16], "big")
-            elif size == 0:
-                size = size_total - pos
-            if size < 8:
-                break
-            boxes.append((kind, pos, size))
-            pos += size
-    return boxes
-
-
-def _sniff_codec_tag(path: Path) -> str | None:
-    """The video codec's tag as the container stores it (fourcc / Matroska CodecID), or None.
-
-    PyAV offers no codec name for a stream without a decoder, so this reads the container.
-    """
-    try:
-        family = _sniff_container(path)
-        if family == "MP4/MOV":
-            moov = next((b for b in _mp4_top_boxes(path) if b[0] == b"moov"), None)
-            if moov is None or moov[2] > 256 << 20:
-                return None
-            with open(path, "rb") as f:
-                f.seek(moov[1])
-                data = f.read(moov[2])
-            for trak in data.split(b"trak")[1:]:
-                h = trak.find(b"hdlr")
-                s = trak.find(b"stsd")
-                if h >= 0 and s >= 0 and trak[h + 12 : h + 16] == b"vide":
-                    return trak[s + 16 : s + 20].decode("latin-1")
-        elif family == "Matroska/WebM":
-            with open(path, "rb") as f:
-                data = f.read(1 << 20)
-            m = re.search(rb"V_[A-Z0-9][A-Za-z0-9/_.\-]{1,40}", data)
-            return m.group().decode("ascii") if m else None
-        elif family == "AVI":
-            with open(path, "rb") as f:
-                data = f.read(1 << 16)
-            i = data.find(b"strh")
-            if i >= 0 and data[i + 8 : i + 12] == b"vids":
-                return data[i + 12 : i + 16].decode("latin-1")
-    except (OSError, UnicodeDecodeError):
-        return None
-    return None
-
-
-def _no_decoder_error(path: Path) -> InputError:
-    tag = _sniff_codec_tag(path)
-    if tag is None:
-        what = "its video codec"
-    elif tag.lower() in _FOURCC_CODECS:
-        what = f"its video codec {_FOURCC_CODECS[tag.lower()]} (tag {tag!r})"
-    else:
-        what = f"its video codec {tag!r}"
-    return InputError(
-        f"{path}: the FFmpeg inside PyAV {av.__version__} has no decoder for {what}; "
-        "convert it first (e.g. ffmpeg -i IN -c:v libx264 -crf 18 OUT.mp4)."
-    )
-
-
-def _open_error(path: Path, exc: Exception) -> InputError:
-    reason = getattr(exc, "strerror", None) or str(exc)
-    family = _sniff_container(path)
-    if family == "MP4/MOV":
-        kinds = {b[0] for b in _mp4_top_boxes(path)}
-        if b"moov" not in kinds:
-            return InputError(
-                f"{path}: truncated or corrupt MP4/MOV: its moov header (the frame index) is "
-                "missing, as when a recording is cut off before it is finalised."
-            )
-    if family is not None:
-        return InputError(
-            f"{path}: truncated or corrupt {family} file: FFmpeg cannot read its header ({reason})."
-        )
-    return InputError(f"{path}: not a video file FFmpeg can read ({reason}).")
-
-
-def _truncated(path: Path, after: int, detail: str = "") -> InputError:
-    return InputError(
-        f"{path}: truncated or corrupt video: decoding stops after frame {after}{detail}."
-    )
 
 
 def _open_video(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
@@ -638,94 +528,3 @@ def read_frames(
         out[i] = frames[i]
         frames[i] = None  # type: ignore[call-overload]
     return out
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-def write_video(
-    path: str | os.PathLike,
-    frames: Iterable[np.ndarray],
-    *,
-    fps: float = 25,
-    crf: int = 18,
-    codec: str = "libx264",
-    rotation: int = 0,
-) -> None:
-    """Encode RGB frames as a video file (H.264 in MP4 by default), atomically.
-
-    Parameters
-    ----------
-    path : destination; the container follows the suffix (``.mp4``, ``.mkv``, ...).
-    frames : iterable of (H, W, 3) uint8 ndarray
-        RGB, one size throughout; width and height must be even (yuv420p).
-    fps : frame rate (a float such as 29.97 becomes the fraction 2997/100).
-    crf : x264/x265 constant rate factor, 0 (lossless in YUV) .. 51; 18 is visually lossless.
-    codec : FFmpeg encoder name.
-    rotation : 0, 90, 180 or 270
-        Display-matrix metadata: players (and :func:`iter_frames`) turn the frames this many
-        degrees counter-clockwise, as a phone does for portrait footage. Pixels are stored as
-        given.
-
-    Raises
-    ------
-    ValueError
-        Bad arguments, no frames, or frames of the wrong shape/dtype/size.
-    """
-    path = Path(path)
-    require_finite("fps", fps)
-    if not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
-    if not 0 <= crf <= 51:
-        raise ValueError(f"crf must be in 0..51, got {crf}")
-    if rotation not in (0, 90, 180, 270):
-        raise ValueError(f"rotation must be 0, 90, 180 or 270, got {rotation}")
-    try:
-        av.codec.Codec(codec, "w")
-    except (av.FFmpegError, ValueError):
-        raise ValueError(f"codec {codec!r} is not an encoder this FFmpeg build has") from None
-    it = iter(frames)
-    first = next(it, None)
-    if first is None:
-        raise ValueError("frames is empty; a video needs at least one frame")
-    shape = _check_write_frame(first, None)
-    rate = Fraction(fps).limit_denominator(1001)
-    options = {"movflags": "+faststart"} if path.suffix.lower() in (".mp4", ".mov", ".m4v") else {}
-    with atomic_path(path) as tmp:
-        try:
-            out = av.open(str(tmp), "w", options=options)
-        except (av.FFmpegError, ValueError) as exc:
-            raise ValueError(f"cannot write a video named {path.name} ({exc})") from None
-        with out:
-            stream = out.add_stream(codec, rate=rate)
-            stream.width, stream.height = shape[1], shape[0]
-            stream.pix_fmt = "yuv420p"
-            if codec in ("libx264", "libx265"):
-                stream.options = {"crf": str(int(crf))}
-            if rotation:
-                if not hasattr(stream, "set_display_rotation"):  # added in PyAV 18
-                    raise ValueError(f"rotation needs PyAV >= 18, this is PyAV {av.__version__}")
-                stream.set_display_rotation(rotation)
-            frame = first
-            while frame is not None:
-                _check_write_frame(frame, shape)
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-                out.mux(stream.encode(vf))
-                frame = next(it, None)
-            out.mux(stream.encode(None))
-
-
-def _check_write_frame(frame: np.ndarray, shape) -> tuple[int, ...]:
-    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
-        got = getattr(frame, "shape", type(frame).__name__)
-        raise ValueError(f"frames must be (H, W, 3) uint8 RGB, got {got}")
-    if frame.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8, got {frame.dtype}")
-    if shape is None:
-        if frame.shape[0] % 2 or frame.shape[1] % 2:
-            raise ValueError(
-                f"yuv420p video needs even width and height, got {frame.shape[1]}x{frame.shape[0]}"
-            )
-    elif frame.shape != shape:
-        raise ValueError(f"all frames must be {shape}, got {frame.shape}")
-    return frame.shape

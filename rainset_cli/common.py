@@ -12,6 +12,8 @@ from typing import TypeVar
 import click
 from rich.console import Console
 
+from rainset.options import OutputOptions
+
 T = TypeVar("T")
 
 
@@ -119,19 +121,6 @@ def review_mode(review: str | None, decisions) -> str:
     return review
 
 
-def make_reviewer(review: str, *, prompt, decisions=None, auto_threshold: float | None = None):
-    """The reviewer callable for a review mode (``prompt`` is the terminal front end)."""
-    from rainset.review import accept_reviewer, auto_reviewer, file_reviewer
-
-    if review == "prompt":
-        return prompt
-    if review == "accept":
-        return accept_reviewer
-    if review == "auto":
-        return auto_reviewer(auto_threshold)
-    return file_reviewer(decisions)
-
-
 def out_path(ctx: click.Context, param: click.Parameter, value):
     """Callback of every ``-o/--out``: refuse a path below a file; remember it for messages.
 
@@ -227,9 +216,10 @@ def format_options(help_text: str, *, jpeg_quality: bool = True):
 
     def decorate(f):
         if jpeg_quality:
-            f = click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True)(f)
+            f = click.option("--jpeg-quality", type=click.IntRange(1, 100), default=OutputOptions.jpeg_quality,
+                             show_default=True)(f)  # fmt: skip
         return click.option(
-            "--format", "image_format", type=click.Choice(["png", "jpg"]), default="png",
+            "--format", "image_format", type=click.Choice(["png", "jpg"]), default=OutputOptions.image_format,
             show_default=True, help=help_text,
         )(f)
 
@@ -241,11 +231,12 @@ def split_options(noun: str):
 
     def decorate(f):
         f = click.option(
-            "--test-fraction", type=FiniteFloat(0, 1), default=0.2, show_default=True,
+            "--test-fraction", type=FiniteFloat(0, 1), default=OutputOptions.test_fraction, show_default=True,
             help=f"Without --test-scenes: share of {noun}s (by a stable hash of the id) in the test split.",
         )(f)
         return click.option(
-            "--test-scenes", default="", help=f"Comma-separated {noun}s for the test split."
+            "--test-scenes", default=",".join(OutputOptions.test_scenes),
+            help=f"Comma-separated {noun}s for the test split."
         )(f)
 
     return decorate

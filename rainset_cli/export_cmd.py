@@ -6,7 +6,10 @@ from pathlib import Path
 
 import click
 
-from rainset_cli.common import console, err_console, out_path, quiet
+from rainset.options import ExportOptions
+from rainset_cli.common import console, err_console, out_path
+
+_E = ExportOptions  # the defaults
 
 
 @click.command("export")
@@ -31,30 +34,30 @@ from rainset_cli.common import console, err_console, out_path, quiet
 @click.option(
     "--split",
     type=click.Choice(["train", "val", "test", "all"]),
-    default="all",
+    default=_E.split,
     show_default=True,
     help="Split to export; all: one subfolder per split.",
 )
 @click.option(
     "--link",
     type=click.Choice(["symlink", "hardlink", "copy"]),
-    default=None,
+    default=_E.link,
     help="How images get there. Default: hard links where the filesystem allows, else copies.",
 )
 @click.option(
     "--names",
     type=click.Choice(["basicsr", "restormer"]),
-    default=None,
+    default=_E.names,
     help="basicsr: gt/ and lq/; restormer: target/ and input/ (--to basicsr; default basicsr).",
 )
 @click.option(
     "--shard-size",
-    default=None,
+    default=_E.shard_size,
     help="Samples per shard (1000) or MB per shard (100MB) (--to webdataset; default: "
     "rainset.exchange.webdataset.DEFAULT_SHARD_SIZE, 1000 samples).",
 )
-@click.option("--patch", type=int, default=None, help="Cut into PATCH x PATCH patches (--to spa).")
-@click.option("--stride", type=int, default=None, help="Step between patches (--to spa; default: --patch).")
+@click.option("--patch", type=int, default=_E.patch, help="Cut into PATCH x PATCH patches (--to spa).")
+@click.option("--stride", type=int, default=_E.stride, help="Step between patches (--to spa; default: --patch).")
 def export_cmd(dataset, to, out, split, link, names, shard_size, patch, stride):
     """Write DATASET in another trainer's layout (see docs/exchange.md).
 
@@ -62,38 +65,12 @@ def export_cmd(dataset, to, out, split, link, names, shard_size, patch, stride):
     needs another format; labels travel as the layout allows. A dataset that fails `rainset
     check` is refused.
     """
-    import sys
+    import rainset
+    from rainset_cli.show import Show
 
-    from tqdm import tqdm
-
-    from rainset.exchange import export
-
-    bar = None
-
-    def report(done: int, total: int) -> None:
-        # One bar per split: each split's progress starts again at 1.
-        nonlocal bar
-        if bar is None or done == 1:
-            if bar is not None:
-                bar.close()
-            bar = tqdm(total=total, desc=f"export {to}", leave=False, unit="it",
-                       disable=quiet() or not sys.stderr.isatty())
-        bar.update(1)
-
-    result = export(
-        dataset,
-        out,
-        to=to,
-        split=split,
-        link=link,
-        names=names,
-        shard_size=shard_size,
-        patch=patch,
-        stride=stride,
-        progress=report,
-    )
-    if bar is not None:
-        bar.close()
+    with Show(f"export {to}") as show:
+        result = rainset.export_dataset(dataset, out, to=to, split=split, link=link, names=names,
+                                        shard_size=shard_size, patch=patch, stride=stride, progress=show)  # fmt: skip
     from rainset_cli.main import with_flags
 
     for note in result.notes:

@@ -12,35 +12,36 @@ from pathlib import Path
 
 import click
 
+from rainset.options import ImportOptions
 from rainset_cli.common import (
-    check_test_scenes,
     console,
     out_path,
-    progress,
     say,
     split_options,
 )
 
+_I = ImportOptions  # the defaults
+
 
 def _common(f):
     f = click.option(
-        "--note", default="imported published dataset",
+        "--note", default=_I.note,
         help="Licence / provenance note recorded with the sources.",
     )(f)
     f = click.option(
-        "--link", type=click.Choice(["symlink", "hardlink", "copy"]), default=None,
+        "--link", type=click.Choice(["symlink", "hardlink", "copy"]), default=_I.link,
         help="With --format keep: how files get in. Default: hard links where the filesystem "
         "allows, else copies.",
     )(f)
     f = click.option(
-        "--format", "image_format", type=click.Choice(["keep", "png", "jpg"]), default="keep",
+        "--format", "image_format", type=click.Choice(["keep", "png", "jpg"]), default=_I.image_format,
         show_default=True,
         help="keep: every file as it is (a JPEG with an EXIF rotation is written upright as "
         "PNG); png/jpg: re-encode.",
     )(f)
     f = split_options("scene")(f)
     f = click.option(
-        "--split", "whole_split", type=click.Choice(["train", "test"]), default=None,
+        "--split", "whole_split", type=click.Choice(["train", "test"]), default=_I.split,
         help="Put every scene in this split (an official test set imports whole as test).",
     )(f)
     return click.option(
@@ -49,38 +50,21 @@ def _common(f):
     )(f)
 
 
-def _run(layout, root: Path, out: Path, sources, *, fmt: str, whole_split, test_scenes,
-         test_fraction, image_format, link, note, params: dict) -> None:
-    from rainset.dataset import SplitRule, open_dataset
-    from rainset.exchange import import_plans
-    from rainset.importer import import_paired
+def _run(layout: str, source, out: Path, *, whole_split, test_scenes, test_fraction, image_format, link,
+         note, **more) -> None:
+    """:func:`rainset.import_dataset` with a progress bar and the one-line summary."""
+    import rainset
+    from rainset_cli.show import Show
 
-    tests = tuple(s.strip() for s in test_scenes.split(",") if s.strip())
-    if whole_split is not None and tests:
-        raise click.BadParameter("give --split or --test-scenes, not both", param_hint="--split")
-    scenes = sorted({p.scene for p in layout})
-    check_test_scenes(tests, scenes, root)
-    if layout.unmatched:
-        shown = ", ".join(layout.unmatched[:3]) + (" ..." if len(layout.unmatched) > 3 else "")
-        say(f"note: {len(layout.unmatched)} image files match no pair and are not imported "
-            f"({shown})")
-    if whole_split is not None:
-        rule = SplitRule(test_fraction=1.0 if whole_split == "test" else 0.0)
-    else:
-        rule = SplitRule(test_scenes=tests, test_fraction=test_fraction)
-    plans = import_plans(layout, root)
-    if link is not None and image_format != "keep":
-        raise click.BadParameter("needs --format keep (files are placed as they are)",
-                                 param_hint="--link")
-    ids = import_paired(plans, out, split_rule=rule, image_format=image_format, link=link,
-                        params={"layout": fmt, **params}, sources=tuple((s, note) for s in sources),
-                        tool=f"rainset import {fmt}")
-    for _ in progress(ids, total=len(plans), desc=f"import {fmt}"):
-        pass
-    counts = open_dataset(out).meta["counts"]
-    per = counts["per_split"]
-    console.print(f"{out}: {counts['samples']} pairs in {len(scenes)} scenes "
-                  f"(train {per['train']}, test {per['test']})", markup=False)
+    lines = {"note": lambda ev, show: say(f"note: {ev.message}")}
+    with Show(f"import {layout}", lines=lines) as show:
+        result = rainset.import_dataset(
+            layout, source, out, split=whole_split, test_scenes=test_scenes, test_fraction=test_fraction,
+            image_format=image_format, link=link, note=note, progress=show, **more,
+        )  # fmt: skip
+    per = result.counts["per_split"]
+    console.print(f"{out}: {result.counts['samples']} pairs in {result.scenes} scenes "
+                  f"(train {per['train']}, test {per['test']})", markup=False)  # fmt: skip
 
 
 @click.command("spa")
@@ -91,11 +75,8 @@ def import_spa(list_file, out, whole_split, test_scenes, test_fraction, image_fo
 
     Scenes are SPA-Data's scene folders (real_world/000/...).
     """
-    from rainset.exchange.spa import read_spa
-
-    _run(read_spa(list_file), list_file.parent, out, [list_file.parent], fmt="spa",
-         whole_split=whole_split, test_scenes=test_scenes, test_fraction=test_fraction,
-         image_format=image_format, link=link, note=note, params={"list_file": list_file.name})
+    _run("spa", list_file, out, whole_split=whole_split, test_scenes=test_scenes, test_fraction=test_fraction,
+         image_format=image_format, link=link, note=note)
 
 
 @click.command("gtrain")
@@ -103,18 +84,15 @@ def import_spa(list_file, out, whole_split, test_scenes, test_fraction, image_fo
 @_common
 def import_gtrain(root, out, whole_split, test_scenes, test_fraction, image_format, link, note):
     """Import GT-Rain: scene folders of *-R-*.png rainy frames and one *-C-000.png clean."""
-    from rainset.exchange.gtrain import read_gtrain
-
-    _run(read_gtrain(root), root, out, [root], fmt="gtrain", whole_split=whole_split,
-         test_scenes=test_scenes, test_fraction=test_fraction, image_format=image_format,
-         link=link, note=note, params={})
+    _run("gtrain", root, out, whole_split=whole_split, test_scenes=test_scenes, test_fraction=test_fraction,
+         image_format=image_format, link=link, note=note)
 
 
 @click.command("basicsr")
 @click.argument("lq_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("gt_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--meta-info", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="BasicSR meta_info file naming the pairs (first token a line).")
+              default=_I.meta_info, help="BasicSR meta_info file naming the pairs (first token a line).")
 @_common
 def import_basicsr(lq_dir, gt_dir, meta_info, out, whole_split, test_scenes, test_fraction,
                    image_format, link, note):
@@ -122,16 +100,8 @@ def import_basicsr(lq_dir, gt_dir, meta_info, out, whole_split, test_scenes, tes
 
     Names written by `rainset export --to basicsr` give back their sample ids.
     """
-    import os
-
-    from rainset.exchange.basicsr import read_basicsr
-
-    root = Path(os.path.commonpath([lq_dir.absolute(), gt_dir.absolute()]))
-    sources = [lq_dir, gt_dir] + ([meta_info] if meta_info else [])
-    _run(read_basicsr(lq_dir, gt_dir, meta_info=meta_info), root, out, sources,
-         fmt="basicsr", whole_split=whole_split, test_scenes=test_scenes,
-         test_fraction=test_fraction, image_format=image_format, link=link, note=note,
-         params={"meta_info": meta_info.name if meta_info else None})
+    _run("basicsr", (lq_dir, gt_dir), out, whole_split=whole_split, test_scenes=test_scenes,
+         test_fraction=test_fraction, image_format=image_format, link=link, note=note, meta_info=meta_info)
 
 
 @click.command("rain100")
@@ -142,12 +112,11 @@ def import_rain100(root, out, whole_split, test_scenes, test_fraction, image_for
 
     Each clean image is a scene.
     """
-    from rainset.exchange.rain100 import read_rain100
-
-    _run(read_rain100(root), root, out, [root], fmt="rain100", whole_split=whole_split,
-         test_scenes=test_scenes, test_fraction=test_fraction, image_format=image_format,
-         link=link, note=note, params={})
+    _run("rain100", root, out, whole_split=whole_split, test_scenes=test_scenes, test_fraction=test_fraction,
+         image_format=image_format, link=link, note=note)
 
 
 #: The commands the ``import`` group adds (``rainset_cli.train_cmd``).
 layout_commands = [import_spa, import_gtrain, import_basicsr, import_rain100]
+for _command in layout_commands:
+    _command.library_params = {"split": "whole_split"}

@@ -12,7 +12,9 @@ from rainset_cli.common import console, err_console
 
 
 def _is_dataset(path: Path) -> bool:
-    return path.is_dir() and (path / "rainset.json").is_file()
+    from rainset.dataset import is_dataset
+
+    return is_dataset(path)
 
 
 def _print_problems(problems, root: Path) -> None:
@@ -60,6 +62,7 @@ def info(path: Path, quick: bool) -> None:
 
 def _refuse_other_folder(path: Path) -> None:
     """A folder that is neither a dataset nor a folder of frames: say what it is instead."""
+    from rainset.dataset.layout import MANIFEST, META, manifest_path
     from rainset.errors import InputError
     from rainset.image import is_image_path
     from rainset.video import VIDEO_SUFFIXES
@@ -67,19 +70,19 @@ def _refuse_other_folder(path: Path) -> None:
     entries = [e for e in path.iterdir() if not e.name.startswith(".")]
     if any(e.is_file() and is_image_path(e) for e in entries):
         return  # a frame folder
-    if (path / "manifest.jsonl").is_file():
+    if manifest_path(path).is_file():
         raise InputError(
-            f"{path}: not a rainset dataset: it has a manifest.jsonl but no rainset.json "
+            f"{path}: not a rainset dataset: it has a {MANIFEST} but no {META} "
             "(damaged, or not written by rainset)."
         )
     videos = sorted(e.name for e in entries if e.is_file() and e.suffix.lower() in VIDEO_SUFFIXES)
     if videos:
         raise InputError(
-            f"{path}: not a rainset dataset (no rainset.json) and not a folder of frames; it "
+            f"{path}: not a rainset dataset (no {META}) and not a folder of frames; it "
             f"holds {len(videos)} video(s) such as {videos[0]}: run `rainset info` on one."
         )
     raise InputError(
-        f"{path}: not a rainset dataset (no rainset.json) and no image files in it to read as "
+        f"{path}: not a rainset dataset (no {META}) and no image files in it to read as "
         "frames."
     )
 
@@ -119,11 +122,11 @@ def _dataset_info(root: Path) -> None:
 @click.option("--hashes", is_flag=True, help="Also verify the sha256 of recorded sources.")
 def check(dataset: Path, hashes: bool) -> None:
     """Verify a rainset dataset: every path, size, split and pair; exit 1 on any problem."""
-    from rainset.dataset import META_NAME
+    from rainset.dataset import META_NAME, is_dataset
     from rainset.dataset import check as check_dataset
     from rainset.errors import FormatError
 
-    if not (dataset / META_NAME).is_file():
+    if not is_dataset(dataset):
         raise FormatError(f"{dataset}: not a rainset dataset (it has no {META_NAME}).")
     problems = check_dataset(dataset, verify_hashes=hashes)
     if problems:

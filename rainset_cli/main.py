@@ -200,7 +200,8 @@ def _register() -> None:
 
     for command in inspect_cmds.commands:
         cli.add_command(command)
-    for name in ("buildgt_cmd", "pairs_cmd", "synth_cmd", "train_cmd", "export_cmd", "merge_cmd"):
+    for name in ("buildgt_cmd", "pairs_cmd", "synth_cmd", "train_cmd", "export_cmd", "merge_cmd", "review_cmd",
+                 "evaluate_cmd"):
         try:
             mod = __import__(f"rainset_cli.{name}", fromlist=["commands"])
         except ModuleNotFoundError as exc:

@@ -6,28 +6,25 @@ from pathlib import Path
 
 import click
 
-from rainset.motion import MotionPolicy
+from rainset.options import PairsOptions, SceneOptions, StaticConfig
 from rainset_cli.common import (
     FiniteFloat,
-    check_test_scenes,
     console,
     format_options,
     out_path,
-    progress,
     say,
     split_options,
 )
 from rainset_cli.executor_opts import check_executor, executor_options
 from rainset_cli.inputs_opts import planned, scene_options
 
-# Defaults as literals so that `rainset --help` does not import OpenCV and PyAV; they equal
-# rainset.timelapse.StaticConfig's and rainset.pairs.PairsOptions' (tests/test_pairs_cli.py
-# checks that they stay equal). The static-camera ones come from the one policy
-# (rainset.motion, which imports nothing heavy), shared with build-gt.
+# The defaults are the library's (rainset.options imports nothing heavy, so `rainset --help`
+# stays fast); tests/test_cli_defaults.py checks every one.
+_P, _S = PairsOptions, StaticConfig
 DEFAULTS = {
-    "n_frames": 30, "seed": 0, "select": "even", "max_shift": MotionPolicy.max_shift, "max_cut": 0.3,
-    "max_illumination": MotionPolicy.max_drift, "max_foreground": 0.3, "foreground_level": 20,
-    "analysis_size": MotionPolicy.size,
+    "n_frames": _P.n_frames, "seed": _P.seed, "select": _P.select, "max_shift": _S.max_shift,
+    "max_cut": _S.max_cut, "max_illumination": _S.max_illumination, "max_foreground": _S.max_foreground,
+    "foreground_level": _S.foreground_level, "analysis_size": _S.size,
 }  # fmt: skip
 
 
@@ -55,7 +52,7 @@ DEFAULTS = {
     "--pairs-per-segment",
     "pairs_per_segment",
     type=click.IntRange(1),
-    default=None,
+    default=_P.pairs_per_segment,
     help="Pairs drawn per segment (a segment is one of the paper's sequences).  "
     "[default: all C(N, 2)]",
 )
@@ -124,13 +121,13 @@ DEFAULTS = {
     type=click.Choice(["translation", "similarity"]),
     is_flag=False,
     flag_value="translation",
-    default=None,
+    default=_S.stabilize,
     help="Keep shaky stretches: register each segment's frames to its first and crop to the "
     "area all cover (bare --stabilize: translation; similarity adds rotation and scale).",
 )
 @format_options("Frame image format.")
 @split_options("scene id")
-@click.option("--note", default="", help="Licence / provenance note recorded with each source.")
+@click.option("--note", default=SceneOptions.note, help="Licence / provenance note recorded with each source.")
 @scene_options()
 @executor_options(workers=True)
 def pairs(input_path: Path, out: Path, n_frames: int, pairs_per_segment: int | None, seed: int,
@@ -138,8 +135,8 @@ def pairs(input_path: Path, out: Path, n_frames: int, pairs_per_segment: int | N
           max_illumination: float, max_foreground: float, foreground_level: int,
           analysis_size: int, stabilize: str | None, image_format: str, jpeg_quality: int, test_scenes: str,
           test_fraction: float, note: str, root: Path | None, scene_name: str | None,
-          allow_duplicate_sources: bool, executor: str = "local", address: str | None = None,
-          staging: Path | None = None, workers: int = 1) -> None:  # fmt: skip
+          allow_duplicate_sources: bool, executor: str, address: str | None, staging: Path | None,
+          workers: int) -> None:  # fmt: skip
     """Find the static stretches of rainy footage and write N frames of each plus frame pairs.
 
     INPUT is a video, a folder of frames, or a folder whose entries (videos and sub-folders of
@@ -149,18 +146,9 @@ def pairs(input_path: Path, out: Path, n_frames: int, pairs_per_segment: int | N
     pairs.jsonl), stats/<scene>.csv with every score, sheets/*.png and report.md saying why
     each stretch was kept or rejected.
     """
-    from rainset.dataset import SplitRule
-    from rainset.pairs import PairsOptions, build_pairs, check_sources, plan_scenes
-    from rainset.timelapse import StaticConfig
+    import rainset
 
     check_executor(executor, address, staging)
-    scenes = planned(lambda: plan_scenes(
-        input_path, out, root=root, scene=scene_name, allow_duplicate_sources=allow_duplicate_sources,
-    ))  # fmt: skip
-    for line in scenes.notes:
-        say(f"[yellow]note[/] {line}")
-    named = [s.strip() for s in test_scenes.split(",") if s.strip()]
-    check_test_scenes(named, [s.scene for s in scenes.sources], input_path)
     config = StaticConfig(
         max_shift=max_shift, max_cut=max_cut, max_illumination=max_illumination,
         max_foreground=max_foreground, foreground_level=foreground_level, size=analysis_size,
@@ -170,62 +158,25 @@ def pairs(input_path: Path, out: Path, n_frames: int, pairs_per_segment: int | N
         n_frames=n_frames, pairs_per_segment=pairs_per_segment, seed=seed, select=select,
         masks=not no_masks, pseudo_gt=pseudo_gt, static=config,
     )  # fmt: skip
-    rule = SplitRule(test_scenes=tuple(named), test_fraction=test_fraction)
-    check_sources(scenes, out)  # every input is opened before a line is printed or written
-    say(f"{len(scenes.sources)} scene(s) in {input_path}")
-    if executor == "ray" or workers > 1:
-        results = _pairs_sharded(scenes, out, options, rule, image_format, jpeg_quality, note, input_path,
-                                 executor=executor, workers=workers, address=address, staging=staging)
-        _summary(results, out)
-        from rainset.pairs import require_frames
+    from rainset_cli.show import Show, report_failed
 
-        require_frames(results, out)
-        return
-    results = list(
-        progress(
-            build_pairs(input_path, out, options=options, split_rule=rule,
-                        image_format=image_format, jpeg_quality=jpeg_quality, note=note,
-                        scenes=scenes),
-            total=len(scenes.sources), desc="scenes",
-        )
-    )  # fmt: skip
-    _summary(results, out)
-    from rainset.pairs import require_frames
+    lines = {"start": lambda ev, show: say(f"{ev.total} scene(s) in {input_path}")}
+    from rainset.errors import EmptyResultError
 
-    require_frames(results, out)  # an empty dataset is an error, said in one line
-
-
-def _pairs_sharded(scenes, out, options, rule, image_format, jpeg_quality, note, input_path, *, executor,
-                   workers, address, staging):
-    """pairs with one task per scene on an executor, each writing a shard merged into ``out``;
-    report.md is written for the whole run once the shards are merged. Exits 1 listing the
-    scenes that failed."""
-    import json
-
-    from rainset.dataset import DatasetWriter
-    from rainset.executor import Task
-    from rainset.merge import Merger
-    from rainset.pairs import SceneResult, write_report
-    from rainset.tasks import pairs_shard
-    from rainset_cli.executor_opts import report_failures, run_tasks
-
-    writer = DatasetWriter(out, kind="timelapse", params=options.params(), split_rule=rule,
-                           image_format=image_format, jpeg_quality=jpeg_quality, tool="rainset pairs")  # the checks
-    identity = {"kind": "timelapse", "tool": writer.tool, "params": writer.params, "image_format": image_format,
-                "jpeg_quality": jpeg_quality if image_format == "jpg" else None}
-    tasks = [Task(s.scene, str(s.path), pairs_shard, (s, options, rule, image_format, jpeg_quality, note),
-                  fingerprint=s.sha256) for s in scenes.sources]  # fmt: skip
-    with Merger(out, identity, rule) as merger:
-        outcomes = run_tasks(tasks, merger, executor=executor, workers=workers, address=address,
-                             staging=staging, desc="pairs")
-    results = []
-    for oc in outcomes:
-        done = out / "scenes" / f"{oc.task.key}.json"
-        if oc.error is None and done.is_file():
-            results.append(SceneResult.from_json(json.loads(done.read_text(encoding="utf-8"))))
-    write_report(out, results, options, str(input_path))
-    report_failures(outcomes, out)
-    return results
+    with Show("scenes", lines=lines) as show:
+        try:
+            result = planned(lambda: rainset.find_pairs(
+                input_path, out, options=options, image_format=image_format, jpeg_quality=jpeg_quality,
+                test_scenes=test_scenes, test_fraction=test_fraction, note=note, root=root, scene=scene_name,
+                allow_duplicate_sources=allow_duplicate_sources, executor=executor, workers=workers,
+                address=address, staging=staging, progress=show,
+            ))  # fmt: skip
+        except EmptyResultError as exc:  # no static stretch anywhere: the table, then the one line
+            if getattr(exc, "result", None) is not None:
+                _summary(exc.result.scenes, out)
+            raise
+    _summary(result.scenes, out)
+    report_failed(result, out, merged=True)
 
 
 def _summary(results, out: Path) -> None:
@@ -244,5 +195,5 @@ def _summary(results, out: Path) -> None:
     console.print(f"{n_seg} static segment(s), {n_pairs} pair(s); report: {out / 'report.md'}")
 
 
-pairs.library_params = {"scene": "scene_name"}
+pairs.library_params = {"scene": "scene_name", "size": "analysis_size", "masks": "no_masks"}
 commands = [pairs]

@@ -6,19 +6,21 @@ from pathlib import Path
 
 import click
 
+from rainset.options import RunOptions, SynthConfig, SynthOptions, format_angles, format_numbers
+from rainset_cli import cli_defaults
 from rainset_cli.common import (
-    check_test_scenes,
     finite_floats,
     format_options,
-    make_reviewer,
     out_path,
-    progress,
     prompt_reviewer,
     review_mode,
     say,
     split_options,
 )
 from rainset_cli.executor_opts import check_executor, executor_options
+from rainset_cli.review_cmd import check_web_options, web_options, web_reviewer
+
+_C, _O = SynthConfig, SynthOptions  # the defaults
 
 
 def _floats(value: str, option: str) -> tuple[float, ...]:
@@ -43,76 +45,84 @@ def _describe(c) -> str:
     type=click.Path(path_type=Path),
     callback=out_path,
     help="Output dataset folder (with --preview: the sheet's PNG file).  "
-    "[default: rainset-synth, or preview.png]",
+    f"[default: {cli_defaults.SYNTH_OUT}, or {cli_defaults.PREVIEW_OUT}]",
 )
 @click.option(
     "--angles",
-    default="0,15,30,40",
+    default=format_angles(_C.angles),
     show_default=True,
     help="Degrees from vertical; 15 means +-15, a signed entry (+15, -15) one side only.",
 )
 @click.option(
     "--radii",
-    default="0.2,0.4,0.6,0.8,1.0",
+    default=format_numbers(_C.radii),
     show_default=True,
     help="Gaussian blur radii (the paper's streak sizes), at 512 px image height.",
 )
 @click.option(
     "--density",
     "densities",
-    default="light,medium,heavy",
+    default=",".join(_C.densities),
     show_default=True,
     help="Density classes to draw from.",
 )
 @click.option(
     "--length",
-    default="12,40",
+    default=",".join(f"{v:g}" for v in _C.length),
     show_default=True,
     help="Streak length range MIN,MAX in px at 512 px image height.",
 )
 @click.option(
     "--brightness",
-    default="0.45,0.85",
+    default=",".join(f"{v:g}" for v in _C.brightness),
     show_default=True,
     help="Peak brightness range MIN,MAX of the near streaks (0..1).",
 )
 @click.option(
     "--layers",
     type=click.IntRange(1, 2),
-    default=2,
+    default=_C.layers,
     show_default=True,
     help="Depth layers: 2 adds far streaks (shorter, thinner, dimmer).",
 )
-@click.option("--blend", type=click.Choice(["add", "screen"]), default="add", show_default=True)
+@click.option("--blend", type=click.Choice(["add", "screen"]), default=_C.blend, show_default=True)
 @click.option(
-    "--per-image", type=click.IntRange(1), default=1, show_default=True, help="Variants per photo."
+    "--per-image", type=click.IntRange(1), default=_O.per_image, show_default=True, help="Variants per photo."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=_O.seed, show_default=True)
 @click.option(
     "--mask-threshold",
     type=click.IntRange(1, 255),
-    default=13,
+    default=_C.mask_threshold,
     show_default=True,
     help="Rain mask: max over channels of (rainy - clean) >= this many levels.",
 )
 @click.option(
     "--tiers",
     type=click.Choice(["store", "lazy"]),
-    default="store",
+    default=_O.tiers,
     show_default=True,
-    help="Write the 3x3..9x9 low-pass tiers, or only record their filters.",
+    help="Write the 3x3..9x9 low-pass tiers, or only record their filters (lazy: the fast choice, "
+    "four images fewer per photo).",
+)
+@click.option(
+    "--residual/--no-residual",
+    default=_O.residual,
+    show_default=True,
+    help="Write each sample's exact residual rainy - clean (--no-residual: one image fewer per sample).",
 )
 @click.option(
     "--tier-choice",
     type=click.Choice(["rule", "review", "all"]),
-    default="rule",
+    default=_O.tier_choice,
     show_default=True,
     help="Pick one tier per photo by rule or by review, or keep all.",
 )
 @click.option(
     "--review",
-    type=click.Choice(["prompt", "accept", "auto", "file"]),
-    help="For --tier-choice review: who decides.  [default: prompt on a terminal]",
+    type=click.Choice(["prompt", "web", "accept", "auto", "file"]),
+    help="For --tier-choice review: who decides (web: the review page, all four tiers side by side).  "
+    "[default: prompt on a terminal]",
 )
 @click.option(
     "--decisions",
@@ -120,19 +130,20 @@ def _describe(c) -> str:
     help="Decisions file for --review file.",
 )
 @click.option("--open", "open_viewer", is_flag=True, help="Open each review sheet in a viewer.")
+@web_options
 @click.option(
     "--semantic",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Folder of label maps matched by file name (Cityscapes-style), copied along.",
 )
 @click.option(
-    "--max-size", type=click.IntRange(8), help="Shrink photos so the longer side is at most this."
+    "--max-size", type=click.IntRange(8), default=_O.max_size, help="Shrink photos so the longer side is at most this."
 )
 @click.option("--limit", type=click.IntRange(1), help="Use only the first N photos.")
 @click.option(
     "--workers",
     type=click.IntRange(1),
-    default=1,
+    default=RunOptions.workers,
     show_default=True,
     help="Processes; the output does not depend on it.",
 )
@@ -158,10 +169,13 @@ def synth(
     seed,
     mask_threshold,
     tiers,
+    residual,
     tier_choice,
     review,
     decisions,
     open_viewer,
+    host,
+    port,
     semantic,
     max_size,
     limit,
@@ -171,9 +185,9 @@ def synth(
     test_scenes,
     test_fraction,
     preview,
-    executor="local",
-    address=None,
-    staging=None,
+    executor,
+    address,
+    staging,
 ):
     """Turn clean photos into rainy/clean pairs with direction labels, rain maps, masks and
     low-pass ground-truth tiers (intensity-aware deraining dataset, rain-direction labels).
@@ -181,8 +195,8 @@ def synth(
     CLEAN_DIR is searched recursively; without it, scikit-image's bundled CC0 / public-domain
     photos are used. Same seed, same bytes; an interrupted run resumes when rerun.
     """
+    import rainset
     from rainset import synth as S
-    from rainset.errors import ParameterError
 
     check_executor(executor, address, staging, (review or "prompt") if tier_choice == "review" else None)
     try:
@@ -196,130 +210,65 @@ def synth(
     for name, v in pair.items():
         if len(v) != 2:
             raise click.BadParameter(f"expected MIN,MAX, got {v}", param_hint=name)
-    try:
-        config = S.SynthConfig(
-            angles=angle_set,
-            radii=_floats(radii, "--radii"),
-            densities=tuple(d.strip() for d in densities.split(",") if d.strip()),
-            length=pair["--length"],
-            brightness=pair["--brightness"],
-            layers=layers,
-            blend=blend,
-            mask_threshold=mask_threshold,
-        )
-    except ParameterError:
-        raise  # main names its option
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    config = SynthConfig(
+        angles=angle_set,
+        radii=_floats(radii, "--radii"),
+        densities=tuple(d.strip() for d in densities.split(",") if d.strip()),
+        length=pair["--length"],
+        brightness=pair["--brightness"],
+        layers=layers,
+        blend=blend,
+        mask_threshold=mask_threshold,
+    )
     from rainset.inputs import check_outputs
 
     if preview is not None:
-        check_outputs({"out": out or Path("preview.png")}, [preview])
-        _write_preview(preview, out or Path("preview.png"), config, seed, max_size)
+        sheet = out or cli_defaults.PREVIEW_OUT
+        check_outputs({"out": sheet}, [preview])
+        _write_preview(preview, sheet, config, seed, max_size)
         return
-    out = out or Path("rainset-synth")
+    out = out or cli_defaults.SYNTH_OUT
     if out.exists() and not out.is_dir():
         raise click.BadParameter(f"{out} is a file; the dataset needs a folder", param_hint="-o/--out")
-    for line in check_outputs({"out": out}, [p for p in (clean_dir, semantic) if p is not None]):
-        say(f"[yellow]note[/] {line}")
-    photos = S.find_photos(clean_dir, exclude=[out]) if clean_dir else S.bundled_photos()
-    photos = photos[:limit] if limit else photos
-    options = S.SynthOptions(
-        config=config,
-        per_image=per_image,
-        seed=seed,
-        tiers=tiers,
-        tier_choice=tier_choice,
-        max_size=max_size,
-    )
-    from rainset.dataset import SplitRule
-
-    named = tuple(s for s in test_scenes.split(",") if s)
-    check_test_scenes(named, [p.key for p in photos], clean_dir or "the bundled photos")
-    try:
-        rule = SplitRule(test_scenes=named, test_fraction=test_fraction)
-    except ParameterError:
-        raise  # main names its option (--test-fraction, --test-scenes)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--test-scenes") from None
     if tier_choice != "review" and (review or decisions):
         raise click.BadParameter("only used with --tier-choice review", param_hint="--review")
-    S.check_photos(photos)  # an unreadable photo fails before a sheet or sample is written
-    decided = None
+    options = SynthOptions(config=config, per_image=per_image, seed=seed, tiers=tiers, tier_choice=tier_choice,
+                           max_size=max_size, residual=residual)  # fmt: skip
+    reviewer = "accept"
     if tier_choice == "review":
-        decided = dict(_review(S, photos, out, options, review, decisions, open_viewer))
-    if executor == "ray":
-        written, skipped = _synth_sharded(photos, out, options, rule, image_format, jpeg_quality, semantic,
-                                          decided, workers=workers, address=address, staging=staging)
-    else:
-        events = S.synthesize(
-            photos,
-            out,
-            options=options,
-            workers=workers,
-            split_rule=rule,
-            image_format=image_format,
-            jpeg_quality=jpeg_quality,
-            semantic_dir=semantic,
-            tier_decisions=decided,
-        )
-        total = sum(1 for p in photos if decided is None or decided.get(p.key)) * per_image
-        written = skipped = 0
-        for event in progress(events, total=total, desc="synth"):
-            skipped += event.skipped
-            written += not event.skipped
-    dropped = f", {sum(v is None for v in decided.values())} photos rejected" if decided else ""
-    say(f"{written} samples written, {skipped} already there{dropped}: {out}")
-    if not written and not skipped:  # an empty dataset is an error, said in one line
-        from rainset.errors import EmptyResultError
+        reviewer = review_mode(review, decisions)
+        if reviewer == "prompt":
+            reviewer = prompt_reviewer(
+                _describe, open_viewer=open_viewer, more="[m]ore blur", reject="[r]eject photo",
+                at_limit="No blurrier tier: {limit}. Accept or reject.",
+            )  # fmt: skip
+    from rainset.errors import EmptyResultError
+    from rainset_cli.show import Show, report_failed
 
-        raise EmptyResultError(
-            f"the review rejected every photo ({len(photos)}), so the dataset {out} holds no sample."
-        )
+    def summary(result) -> None:
+        dropped = f", {len(result.refused)} photos rejected" if tier_choice == "review" else ""
+        say(f"{result.written} samples written, {result.skipped} already there{dropped}: {out}")
 
+    from contextlib import ExitStack
 
-def _synth_sharded(photos, out, options, rule, image_format, jpeg_quality, semantic, decided, *, workers,
-                   address, staging):
-    """synth with one task per batch of photos on Ray, each writing a shard merged into
-    ``out``; returns (written, skipped) and exits 1 listing the batches that failed."""
-    from rainset.dataset import DatasetWriter
-    from rainset.executor import Task
-    from rainset.merge import Merger
-    from rainset.tasks import SYNTH_BATCH, synth_params, synth_shard
-    from rainset_cli.executor_opts import report_failures, run_tasks
-
-    params = synth_params(options, semantic)
-    DatasetWriter(out, kind="paired", params=params, split_rule=rule, image_format=image_format,
-                  jpeg_quality=jpeg_quality, tool="rainset synth")  # the checks, before any task
-    identity = {"kind": "paired", "tool": "rainset synth", "params": params, "image_format": image_format,
-                "jpeg_quality": jpeg_quality if image_format == "jpg" else None}
-    tasks, expected = [], {}
-    for i in range(0, len(photos), SYNTH_BATCH):
-        batch = photos[i : i + SYNTH_BATCH]
-        sub = None if decided is None else {p.key: decided[p.key] for p in batch}
-        label = batch[0].key + (f" .. {batch[-1].key}" if len(batch) > 1 else "")
-        tasks.append(Task(f"photos{i:06d}-{batch[0].key}", label, synth_shard,
-                          (batch, options, rule, image_format, jpeg_quality, semantic, sub),
-                          fingerprint="|".join(p.key for p in batch)))  # fmt: skip
-        expected[tasks[-1].key] = sum(1 for p in batch if sub is None or sub.get(p.key)) * options.per_image
-    with Merger(out, identity, rule) as merger:
-        outcomes = run_tasks(tasks, merger, executor="ray", workers=workers, address=address,
-                             staging=staging, desc="synth")
-    report_failures(outcomes, out)
-    written = sum(oc.value[0] for oc in outcomes if oc.value)
-    skipped = sum(oc.value[1] for oc in outcomes if oc.value)
-    skipped += sum(expected[oc.task.key] for oc in outcomes if oc.skipped)  # merged by an earlier run
-    return written, skipped
-
-
-def _review(S, photos, out, options, review, decisions, open_viewer):
-    review = review_mode(review, decisions)
-    prompt = prompt_reviewer(
-        _describe, open_viewer=open_viewer, more="[m]ore blur", reject="[r]eject photo",
-        at_limit="No blurrier tier: {limit}. Accept or reject.",
-    )
-    reviewer = make_reviewer(review, prompt=prompt, decisions=decisions, auto_threshold=S.TIER_DETAIL_KEPT)
-    return S.review_tiers(photos, out, reviewer, options=options)
+    page = ExitStack()
+    check_web_options(reviewer if isinstance(reviewer, str) else "prompt", host, port)
+    if reviewer == "web":  # the page shows each photo's four tiers (rainset_cli/review_cmd.py)
+        reviewer = page.enter_context(web_reviewer(host, port, tiers=True))
+    with page, Show("synth", bar=not callable(reviewer)) as show:
+        try:
+            result = rainset.synthesize(
+                clean_dir, out, options=options, image_format=image_format, jpeg_quality=jpeg_quality,
+                test_scenes=test_scenes, test_fraction=test_fraction, semantic=semantic, limit=limit,
+                review=reviewer, decisions=decisions, executor=executor, workers=workers, address=address,
+                staging=staging, progress=show,
+            )  # fmt: skip
+        except EmptyResultError as exc:  # the review rejected every photo: the count, then the line
+            if getattr(exc, "result", None) is not None:
+                summary(exc.result)
+            raise
+    report_failed(result, out, merged=True)
+    summary(result)
 
 
 def _write_preview(image: Path, out: Path, config, seed: int, max_size: int | None) -> None:

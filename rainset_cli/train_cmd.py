@@ -11,14 +11,14 @@ from pathlib import Path
 
 import click
 
+from rainset.options import PAIRED_IMPORT, DerainOptions, ValidateOptions
+from rainset_cli import cli_defaults
 from rainset_cli.common import (
     FiniteFloat,
     RecordingGroup,
-    check_test_scenes,
     console,
     err_console,
     out_path,
-    progress,
     quiet,
     say,
     split_options,
@@ -27,39 +27,137 @@ from rainset_cli.executor_opts import check_executor, executor_options
 from rainset_cli.inputs_opts import planned, scene_options
 
 
-def _bar(iterable, *, total: int, desc: str, initial: int = 0):
-    """A tqdm bar on stderr with loss and speed; periodic lines when stderr is no terminal."""
-    from tqdm import tqdm
+class _Progress:
+    """Shows the library's progress events on stderr.
 
-    if quiet():
-        yield from iterable
-        return
-    if not sys.stderr.isatty():
-        every = max(1, total // 20)
-        for rec in iterable:
-            if rec["step"] % every == 0 or rec["step"] == total:
-                say(
-                    f"{desc} step {rec['step']}/{total}  loss {rec['loss']:.4f}  "
-                    f"{rec['images_per_s'] or 0:.1f} img/s"
-                )
-            yield rec
-        return
-    with tqdm(total=total, initial=initial, desc=desc, unit="step", leave=False) as bar:
-        for rec in iterable:
-            bar.update(1)
-            bar.set_postfix(loss=f"{rec['loss']:.4f}", img_s=f"{rec['images_per_s'] or 0:.1f}")
-            yield rec
+    On a terminal: a tqdm bar per stage (training, each evaluation, tiles, video frames). Off
+    a terminal (a log file, CI): plain lines with the count, rate and ETA, at the first and
+    last item of a stage, at every tenth of it and at least every ``every`` seconds.
+    """
+
+    UNITS = {"step": "step", "scored": "img", "tile": "tile", "frame": "frame", "written": "file"}
+
+    def __init__(self, *, every: float = 30.0) -> None:
+        self.quiet = quiet()
+        self.tty = sys.stderr.isatty()
+        self.every = every
+        self.bars: dict = {}
+        self.state: dict = {}  # stage -> (t0, done0, last print time, last tenth)
+
+    def __call__(self, ev) -> None:
+        if self.quiet:
+            return
+        if ev.kind == "note":
+            say(f"[yellow]note[/] {ev.message}" if "inside the input" in ev.message else ev.message)
+            return
+        if ev.kind == "done":
+            self.close()
+            return
+        if ev.kind == "start":  # a stage starts: its rate counts from now
+            if ev.pipeline == "derain":
+                key = ("written",)
+            else:
+                key = ("step" if ev.scene == "train" else "scored", ev.scene)
+            self.state[key] = (time.monotonic(), ev.done, 0.0, -1, ev.done)
+            return
+        unit = self.UNITS.get(ev.kind)
+        if unit is None:
+            return
+        key = (ev.kind,) if ev.kind == "written" else (ev.kind, ev.scene)
+        if ev.done == 0:  # nothing done yet: the stage (an image's tiles) starts now
+            self.state[key] = (time.monotonic(), 0, 0.0, -1, 0)
+            return
+        label = self._label(ev)
+        if self.tty:
+            self._bar(key, label, ev, unit)
+        else:
+            self._line(key, label, ev, unit)
+
+    @staticmethod
+    def _label(ev) -> str:
+        if ev.kind == "step":
+            return "train"
+        if ev.kind == "scored":
+            return f"eval {ev.scene}"
+        if ev.kind == "tile":
+            return f"tiles {ev.scene}"
+        if ev.kind == "frame":
+            return ev.scene
+        return "derain"
+
+    def _bar(self, key, label, ev, unit) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(key)
+        if bar is None or ev.done <= bar.n:
+            if bar is not None:
+                bar.close()
+            start = max(0, ev.done - 1)
+            bar = tqdm(total=ev.total, initial=start, desc=label, unit=unit, leave=False)
+            self.bars[key] = bar
+        bar.update(ev.done - bar.n)
+        loss = ev.info.get("loss")
+        if loss is not None:
+            bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{ev.info.get('images_per_s') or 0:.1f}")
+        if ev.total is not None and ev.done >= ev.total:
+            bar.close()
+            del self.bars[key]
+
+    def _line(self, key, label, ev, unit) -> None:
+        now = time.monotonic()
+        t0, done0, last, tenth, seen = self.state.get(key, (None, 0, 0.0, -1, 0))
+        if t0 is None or ev.done <= seen:  # a new run of this stage without a start event
+            t0, done0, last, tenth = now, max(0, ev.done - 1), 0.0, -1
+            # (when no start event came, the first item's own time is unknown)
+        cur_tenth = (10 * ev.done) // ev.total if ev.total else -1
+        first = ev.done == done0 + 1
+        final = ev.total is not None and ev.done >= ev.total
+        if first or final or cur_tenth > tenth or now - last >= self.every:
+            rate = (ev.done - done0) / (now - t0) if now > t0 else 0.0
+            parts = [f"{label} {ev.done}/{ev.total if ev.total is not None else '?'}"]
+            if ev.total:
+                parts[0] += f" ({100 * ev.done // ev.total} %)"
+            if rate > 0:
+                parts.append(f"{rate:.2f} {unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s/{unit}")
+                if ev.total and not final:
+                    parts.append(f"ETA {_duration((ev.total - ev.done) / rate)}")
+            parts.append(f"elapsed {_duration(now - t0)}")
+            loss = ev.info.get("loss")
+            if loss is not None:
+                parts.append(f"loss {loss:.4f}")
+            say("  ".join(parts))
+            last = now
+            tenth = max(tenth, cur_tenth)
+        self.state[key] = (t0, done0, last, tenth, ev.done)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in value.split(",") if s.strip())
 
 
+_V = ValidateOptions
+_D = DerainOptions
+
+
 @click.command()
 @click.argument(
     "dataset",
     required=False,
-    default=".",
+    default=cli_defaults.DATASET_HERE,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
 @click.option(
@@ -75,50 +173,62 @@ def _csv(value: str) -> tuple[str, ...]:
     "--train",
     "model_name",
     type=click.Choice(["spanet"]),
-    default="spanet",
+    default=_V.model,
     show_default=True,
     help="Reference model to train.",
 )
 @click.option(
     "--preset",
     type=click.Choice(["quick", "paper", "released"]),
-    default="quick",
+    default=_V.preset,
     show_default=True,
     help="quick: minutes on a GPU, 64x64 patches on a CPU; paper: Sec. 4.2 schedule.",
 )
-@click.option("--iters", type=int, default=None, help="Override the preset's steps.")
-@click.option("--batch", type=int, default=None, help="Override the preset's batch (global).")
+@click.option("--iters", type=int, default=_V.iters, help="Override the preset's steps.")
+@click.option("--batch", type=int, default=_V.batch, help="Override the preset's batch (global).")
 @click.option(
     "--lr",
     type=FiniteFloat(min=0, min_open=True),
-    default=None,
+    default=_V.lr,
     help="Override the preset's learning rate.",
 )
-@click.option("--crop", type=int, default=None, help="Override the preset's patch size.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads.")
+@click.option("--crop", type=int, default=_V.crop, help="Override the preset's patch size.")
+@click.option("--device", default=_V.device, show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--seed", type=int, default=_V.seed, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=_V.threads, help="torch CPU threads.")
 @click.option(
     "--workers",
     type=click.IntRange(0),
-    default=None,
+    default=_V.workers,
     help="Data-loader processes (default 0 on a CPU, 4 on a GPU).",
 )
 @click.option(
     "--irnn",
-    type=click.Choice(["auto", "loop", "sweep", "scan"]),
-    default="auto",
+    type=click.Choice(["auto", "loop", "sweep", "scan", "numba"]),
+    default=_V.irnn,
     show_default=True,
-    help="IRNN implementation (all compute the same thing).",
+    help="IRNN implementation (all compute the same thing; numba: CPU inference only).",
 )
 @click.option("--no-amp", is_flag=True, help="Train in float32 on a GPU (default: bf16 autocast).")
 @click.option(
     "--mask-threshold",
     type=int,
-    default=None,
+    default=_V.mask_threshold,
     help="Rain-mask threshold (8-bit levels) for samples without a stored mask.",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option(
+    "--objective",
+    type=click.Choice(["paired", "timelapse"]),
+    default=_V.objective,
+    help="paired: SPANet's loss against the clean image; timelapse: the time-lapse losses on "
+    "frame pairs (no clean images). Default: timelapse for a time-lapse dataset, else paired.",
+)
+@click.option(
+    "--direction-loss",
+    is_flag=True,
+    help="Add the rain-direction loss (weight 1.2) for a synth dataset's rain maps and labels.",
+)
 @click.option(
     "--eval-on",
     "eval_on",
@@ -127,208 +237,84 @@ def _csv(value: str) -> tuple[str, ...]:
     help="Also evaluate on another dataset's test split (repeatable).",
 )
 @click.option(
+    "--eval-max",
+    type=int,
+    default=_V.eval_max,
+    help="Evaluate at most this many images per scene, evenly spaced (default: all).",
+)
+@click.option(
+    "--eval-crop",
+    type=int,
+    default=_V.eval_crop,
+    help="Evaluate on centre crops of this size (pixels, >= 16; default: whole images).",
+)
+@click.option(
+    "--save-outputs",
+    is_flag=True,
+    help="Write each evaluated output to OUT/outputs/<evaluation>/<id>.png (for `rainset "
+    "evaluate`).",
+)
+@click.option(
     "--tile",
     type=int,
-    default=1024,
+    default=_V.tile,
     show_default=True,
     help="Evaluate larger images in tiles of this size.",
 )
 @click.option(
     "--examples",
     type=click.IntRange(0),
-    default=4,
+    default=_V.examples,
     show_default=True,
     help="Test images shown in the report's example grid.",
 )
-def validate(
-    dataset,
-    run_dir,
-    model_name,
-    preset,
-    iters,
-    batch,
-    lr,
-    crop,
-    device,
-    seed,
-    threads,
-    workers,
-    irnn,
-    no_amp,
-    mask_threshold,
-    resume,
-    eval_on,
-    tile,
-    examples,
-):
+def validate(dataset, run_dir, model_name, no_amp, **options):
     """Train a reference derainer on DATASET's train split and report on its test split.
 
     DATASET defaults to the current folder. Run under torchrun for several GPUs (DDP).
     """
-    from rainset.dataset import check, open_dataset
+    from rainset.dataset import META_NAME, is_dataset
 
-    if not (dataset / "rainset.json").is_file():
+    if not is_dataset(dataset):
         raise click.BadParameter(
-            f"{dataset} is not a rainset dataset (no rainset.json)", param_hint="DATASET"
+            f"{dataset} is not a rainset dataset (no {META_NAME})", param_hint="DATASET"
         )
-    from rainset.inputs import check_outputs
+    from rainset.train import validate as run
 
-    check_outputs({"run_dir": run_dir}, [dataset, *eval_on])  # the run may sit inside a dataset
-    for name, value in (("--iters", iters), ("--batch", batch), ("--crop", crop), ("--tile", tile)):
-        if value is not None and value < 1:
-            raise click.BadParameter("must be >= 1", param_hint=name)
-    if crop is not None and crop < 16:
-        raise click.BadParameter("must be >= 16", param_hint="--crop")
-    if lr is not None and not lr > 0:
-        raise click.BadParameter("must be > 0", param_hint="--lr")
-    if mask_threshold is not None and not 1 <= mask_threshold <= 255:
-        raise click.BadParameter("must be in 1..255", param_hint="--mask-threshold")
-    if tile < 64:
-        raise click.BadParameter("must be >= 64", param_hint="--tile")
-    problems = check(dataset, decode=False)
-    if problems:
-        for p in problems[:10]:
-            err_console.print(f"[red]problem[/] {p}", highlight=False)
-        err_console.print(
-            f"{dataset}: {len(problems)} problem(s); fix them first (`rainset check`)."
-        )
-        sys.exit(1)
-
-    import torch
-
-    from rainset.train.derain import derain_image, pick_device
-    from rainset.train.loop import Trainer, preset_config
-    from rainset.train.report import evaluate, summarize, write_report
-    from rainset.train.spanet import count_parameters
-
+    options["eval_on"] = tuple(options["eval_on"])
+    show = _Progress()
     try:
-        dev = pick_device(device)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--device") from None
-    options = {
-        "seed": seed,
-        "irnn": irnn,
-        "amp": not no_amp,
-        "threads": threads,
-        "workers": workers if workers is not None else (4 if dev.type == "cuda" else 0),
-    }
-    if mask_threshold is not None:
-        options["mask_threshold"] = mask_threshold
-    config = preset_config(
-        preset, device=device, iters=iters, batch=batch, lr=lr, crop=crop, **options
-    )
-    ds = open_dataset(dataset)
-    # Every dataset is opened before the run folder is made (a bad --eval-on fails now, not
-    # after the training).
-    others = [(str(p), open_dataset(p)) for p in eval_on]
-    trainer = Trainer(config, ds, run_dir, resume=resume)
-    if trainer.rank == 0:
-        say(
-            f"training SPANet on {len(trainer.train_items)} images of {dataset} "
-            f"({trainer.device}, preset {config.preset}: {config.iters} steps, batch "
-            f"{config.batch}, crop {config.crop}); test: {len(trainer.test_items)} images"
-        )
-    start = trainer.step
-    t0 = time.perf_counter()
-    try:
-        for _ in _bar(trainer.run(), total=config.iters, desc="train", initial=start):
-            pass
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(_interrupted(trainer, config)) from None
-    train_seconds = time.perf_counter() - t0
-    trainer.close()
-    if trainer.rank != 0:
+        result = run(dataset, run_dir, model=model_name, amp=not no_amp, progress=show, **options)
+    finally:
+        show.close()
+    if result.report == {}:  # a DDP rank other than 0
         return
-    model = trainer.model.eval()
-
-    def run_model(img):
-        return derain_image(model, img, tile=tile, amp=config.amp)
-
-    evaluations = {}
-    targets = [("test", ds), *others]
-    for name, target in targets:
-        from rainset.train.data import items
-
-        n = len(items(target, split="test"))
-        split = "test" if n else None
-        if not n:
-            n = len(items(target, split=None))
-            say(f"{target.root}: no test split; evaluating on all {n} images")
-        scores = list(
-            progress(
-                evaluate(run_model, target, split=split, examples=examples),
-                total=n,
-                desc=f"eval {name}",
-            )
-        )
-        title = "test split" if name == "test" else f"{name} ({'test split' if split else 'all'})"
-        evaluations[title] = (summarize(scores), scores)
-    log = _read_log(run_dir / "log.jsonl")
-    info = {
-        "dataset": str(dataset),
-        "model": model_name,
-        "parameters": count_parameters(model),
-        "device": str(trainer.device)
-        + (
-            f" ({torch.cuda.get_device_name(trainer.device)})"
-            if trainer.device.type == "cuda"
-            else ""
-        ),
-        "world_size": trainer.world,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "config": config.to_json(),
-        "steps": trainer.step,
-        "resumed_from": start or None,
-        "train_images": len(trainer.train_items),
-        "test_images": len(trainer.test_items),
-        "train_seconds": round(train_seconds, 1),
-        "mask_threshold": config.mask_threshold,
-        "checkpoint": str(run_dir / "checkpoint" / "model.safetensors"),
-    }
-    write_report(run_dir, info=info, evaluations=evaluations, log=log)
-    for title, (summary, _) in evaluations.items():
+    for title, summary in result.evaluations.items():
         m, b = summary["model"], summary["baseline"]
         console.print(
             f"{title}: SPANet PSNR {m['psnr_rgb']:.2f} dB / SSIM {m['ssim_rgb']:.4f}  vs  "
             f"identity {b['psnr_rgb']:.2f} dB / {b['ssim_rgb']:.4f}  (RGB; Y: "
             f"{m['psnr_y']:.2f} vs {b['psnr_y']:.2f} dB)"
         )
+    console.print(
+        f"training {result.train_seconds:.0f} s, evaluation {result.eval_seconds:.0f} s"
+    )
+    if result.too_short:
+        from rainset.train.report import too_short_note
+        from rainset_cli.main import with_flags
+
+        note = with_flags(too_short_note(result.report["trend"]), click.get_current_context().command)
+        err_console.print(f"[yellow]{note}[/]", highlight=False)
+    for title, folder in result.outputs.items():
+        console.print(f"outputs of {title}: {folder}")
     console.print(f"report: {run_dir / 'report.md'}")
 
 
-def _interrupted(trainer, config) -> str:
-    """What a Ctrl-C of validate leaves: the checkpoint a ``--resume`` would continue from."""
-    import json
-
-    saved = None
-    weights = trainer.ckpt_dir / "model.safetensors"
-    if weights.is_file():
-        try:
-            from safetensors import safe_open
-
-            with safe_open(str(weights), framework="pt") as f:
-                saved = int(json.loads(f.metadata()["rainset"])["step"])
-        except Exception:  # noqa: BLE001 - an unreadable checkpoint is as good as none here
-            saved = None
-    if saved is None:
-        return (
-            f"Interrupted at step {trainer.step}, before the first checkpoint (step "
-            f"{min(config.checkpoint_every, config.iters)}): nothing was saved to resume from; "
-            "rerun the command to start over."
-        )
-    return (
-        f"Interrupted at step {trainer.step}; rerun with --resume to continue from the "
-        f"checkpoint at step {saved} (later steps are trained again)."
-    )
-
-
-def _read_log(path: Path) -> list[dict]:
-    import json
-
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+validate.library_params = {
+    "out": "run_dir",
+    "model": "model_name",
+    "amp": "no_amp",
+}
 
 
 @click.command()
@@ -342,103 +328,34 @@ def _read_log(path: Path) -> list[dict]:
     callback=out_path,
     help="Output folder.",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default=_D.device, show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--tile",
     type=int,
-    default=1024,
+    default=_D.tile,
     show_default=True,
     help="Process larger images in tiles of this size.",
 )
-@click.option("--overlap", type=int, default=32, show_default=True, help="Tile overlap (pixels).")
-@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
+@click.option("--overlap", type=int, default=_D.overlap, show_default=True, help="Tile overlap (pixels).")
+@click.option("--crf", type=click.IntRange(0, 51), default=_D.crf, show_default=True,
               help="x264 quality for videos (0 lossless .. 51).")
-def derain(checkpoint, inputs, out, device, tile, overlap, crf):
+def derain(checkpoint, inputs, out, **options):
     """Apply a trained SPANet (a run folder or model.safetensors) to images, folders or videos.
 
     Images become OUT/<name>.png, folders OUT/<folder>/..., videos OUT/<name>.mp4.
     """
-    if tile < 64:
-        raise click.BadParameter("must be >= 64", param_hint="--tile")
-    if not 0 <= overlap <= tile // 2:
-        raise click.BadParameter("must be in [0, tile / 2]", param_hint="--overlap")
-    from rainset.dataset import image_size
-    from rainset.image import is_image_path, read_image, write_image
-    from rainset.inputs import check_destinations, check_outputs, iter_files, natural_sorted
-    from rainset.train.derain import derain_image, load_model
-    from rainset.video import probe as probe_input
+    from rainset.train import derain_files
 
-    # OUT may not be or hold an input; inside a folder input it is skipped; two inputs may
-    # not be written to one output file.
-    for line in check_outputs({"out": out}, inputs):
-        say(f"[yellow]note[/] {line}")
-    jobs = []  # (input, its files: (file, output file))
-    for src in inputs:
-        if src.is_dir():
-            files = natural_sorted(
-                (p for p in iter_files(src, exclude=[out]) if is_image_path(p)),
-                key=lambda p: p.relative_to(src).as_posix(),
-            )
-            jobs.append((src, [(p, out / src.name / p.relative_to(src).with_suffix(".png")) for p in files]))
-        else:
-            suffix = ".png" if is_image_path(src) else ".mp4"
-            jobs.append((src, [(src, out / (src.stem + suffix))]))
-    check_destinations(pair for _, files in jobs for pair in files)
-
-    # Every input is looked at before anything is written: an unreadable one fails now, not
-    # after the others were derained into OUT.
-    for src in inputs:
-        if src.is_dir():
-            continue
-        if is_image_path(src):
-            image_size(src, decode=False)
-        else:
-            vi = probe_input(src, decode=False)
-            if vi.width % 2 or vi.height % 2:
-                from rainset.errors import InputError
-
-                raise InputError(
-                    f"{src}: the video is {vi.width}x{vi.height}; the derained H.264 video needs "
-                    "an even width and height (crop or pad it by a pixel first)."
-                )
+    show = _Progress()
     try:
-        model, meta = load_model(checkpoint, device=device)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--device") from None
-
-    def run(img):
-        return derain_image(model, img, tile=tile, overlap=overlap)
-
-    n = 0
-    for src, files in jobs:
-        if src.is_dir():
-            for p, dst in progress(files, total=len(files), desc=src.name):
-                write_image(dst, run(_as_uint8(read_image(p))))
-                n += 1
-        elif is_image_path(src):
-            write_image(files[0][1], run(_as_uint8(read_image(src))))
-            n += 1
-        else:
-            from rainset.video import iter_frames, probe, write_video
-
-            info = probe(src)
-            frames = progress(
-                (run(f) for f in iter_frames(src)), total=info.frame_count or None, desc=src.name
-            )
-            write_video(files[0][1], frames, fps=info.fps or 25, crf=crf)
-            n += 1
-    step = meta.get("step")
+        result = derain_files(checkpoint, list(inputs), out, progress=show, **options)
+    finally:
+        show.close()
+    step = result.step
     console.print(
-        f"{n} input(s) derained into {out}" + (f" (model at step {step})" if step else "")
+        f"{len(result.written)} input(s) derained into {out}"
+        + (f" (model at step {step})" if step else "")
     )
-
-
-def _as_uint8(img):
-    import numpy as np
-
-    if img.dtype == np.uint16:
-        return (img.astype(np.float32) / 257.0).round().astype(np.uint8)
-    return img
 
 
 @click.group("import", cls=RecordingGroup)
@@ -474,7 +391,7 @@ def import_group():
 )
 @split_options("scene")
 @click.option(
-    "--format", "image_format", type=click.Choice(["png", "jpg", "keep"]), default="png",
+    "--format", "image_format", type=click.Choice(["png", "jpg", "keep"]), default=PAIRED_IMPORT.image_format,
     show_default=True,
     help="Image format written; keep: every file as it is (linked or copied, see --link).",
 )
@@ -484,7 +401,7 @@ def import_group():
 )
 @click.option(
     "--note",
-    default="imported paired folders",
+    default=PAIRED_IMPORT.note,
     help="Licence / provenance note recorded with the sources.",
 )
 @scene_options(scene=False)
@@ -513,105 +430,35 @@ def import_paired_cmd(
     Files pair up by key (Rain100L's rain-001.png / norain-001.png, NTURain's 00001.jpg);
     several rainy files may share one clean image.
     """
-    from rainset.dataset import SplitRule
+    import rainset
     from rainset.errors import ParameterError
-    from rainset.importer import check_headers, import_paired, plan_paired
+    from rainset_cli.show import Show, report_failed
 
     check_executor(executor, address, staging)
-    if link is not None and image_format != "keep":
-        raise click.BadParameter("needs --format keep (files are placed as they are)",
-                                 param_hint="--link")
-    if image_format == "keep" and (executor == "ray" or workers > 1):
-        raise click.BadParameter("--format keep imports in one process (it only links)",
-                                 param_hint="--format")
-    if scene is not None and scene_every is not None:
-        raise click.BadParameter("give --scene or --scene-every, not both", param_hint="--scene")
-    if scene_every is not None and scene_every < 1:
-        raise click.BadParameter("must be >= 1", param_hint="--scene-every")
-    from rainset.inputs import check_outputs
-
-    for line in check_outputs({"out": out}, [rain_dir, clean_dir]):
-        say(f"[yellow]note[/] {line}")
-    try:
-        plans = plan_paired(rain_dir, clean_dir, key=key, scene=scene, scene_every=scene_every,
-                            root=root, exclude=[out])
-    except ParameterError:
-        raise  # named by its option in main
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--key/--scene") from None
-    tests = _csv(test_scenes)
-    scenes = sorted({p.scene for p in plans})
-    check_test_scenes(tests, scenes, rain_dir)
-    check_headers(plans)  # an unreadable image fails the import before a line is printed
-    say(f"scenes: {plans.reason}")
-    params = {"key": key, "scene": scene, "scene_every": scene_every}
-    rule = SplitRule(test_scenes=tests, test_fraction=test_fraction)
-    if executor == "ray" or workers > 1:
-        _import_sharded(plans, out, rule, image_format, params, ((rain_dir, note), (clean_dir, note)),
-                        allow_duplicate_sources, executor=executor, workers=workers, address=address,
-                        staging=staging)
-        ids = ()
-    else:
-        ids = import_paired(
-            plans,
-            out,
-            split_rule=rule,
-            image_format=image_format,
-            params=params,
-            sources=((rain_dir, note), (clean_dir, note)),
-            allow_duplicate_sources=allow_duplicate_sources,
-            link=link,
-        )
-    planned(lambda: [None for _ in progress(ids, total=len(plans), desc="import")])
-    from rainset.dataset import open_dataset
-
-    counts = open_dataset(out).meta["counts"]
-    per = counts["per_split"]
+    lines = {"note": lambda ev, show: say(("" if ev.message.startswith("scenes: ") else "[yellow]note[/] ")
+                                          + ev.message)}  # fmt: skip
+    with Show("import", lines=lines) as show:
+        try:
+            result = planned(lambda: rainset.import_dataset(
+                "paired", (rain_dir, clean_dir), out, key=key, scene=scene, scene_every=scene_every,
+                test_scenes=test_scenes, test_fraction=test_fraction, image_format=image_format, link=link,
+                note=note, root=root, allow_duplicate_sources=allow_duplicate_sources, executor=executor,
+                workers=workers, address=address, staging=staging, progress=show,
+            ))  # fmt: skip
+        except ParameterError:
+            raise  # named by its option in main
+        except ValueError as exc:  # the key or scene pattern
+            raise click.BadParameter(str(exc), param_hint="--key/--scene") from None
+    report_failed(result, out, merged=True)
+    per = result.counts["per_split"]
     console.print(
-        f"{out}: {counts['samples']} pairs in {len(scenes)} scenes "
+        f"{out}: {result.counts['samples']} pairs in {result.scenes} scenes "
         f"(train {per['train']}, test {per['test']})"
     )
     if not per["test"]:
         err_console.print(
             "warning: the test split is empty; `rainset validate` needs --test-scenes."
         )
-
-
-def _import_sharded(plans, out, rule, image_format, params, sources, allow_duplicate_sources, *, executor,
-                    workers, address, staging):
-    """import paired with one task per scene on an executor, each writing a shard merged into
-    ``out`` (scenes in order of their first pair); exits 1 listing the scenes that failed."""
-    from rainset.dataset import SplitRule
-    from rainset.executor import Task
-    from rainset.inputs import plan_inputs
-    from rainset.merge import Merger
-    from rainset.tasks import import_shard
-    from rainset_cli.executor_opts import report_failures, run_tasks
-
-    scene_sources = list(getattr(plans, "sources", []))
-    planned_sources = planned(lambda: plan_inputs(
-        [path for _, path in scene_sources], out, ids=[sid for sid, _ in scene_sources],
-        allow_duplicates=allow_duplicate_sources, checked=[path for path, _ in sources],
-    ))  # fmt: skip
-    sha = {s.scene: s.sha256 for s in planned_sources.sources}
-    by_scene: dict[str, list] = {}
-    for p in plans:
-        by_scene.setdefault(p.scene, []).append(p)
-    # Shards split by the hash alone: a shard need not hold the named test scenes.
-    shard_rule = SplitRule(test_fraction=rule.test_fraction, salt=rule.salt)
-    tasks = [
-        Task(scene, scene, import_shard, (ps, [(sid, path) for sid, path in scene_sources if sid == scene],
-                                          shard_rule, image_format, params), fingerprint=sha.get(scene, ""))
-        for scene, ps in by_scene.items()
-    ]  # fmt: skip
-    identity = {"kind": "paired", "tool": "rainset import paired", "params": params,
-                "image_format": image_format, "jpeg_quality": None if image_format == "png" else 95}
-    with Merger(out, identity, rule) as merger:
-        for path, what in sources:  # the input folders, hashed once here
-            merger.writer.add_source(path, note=what)
-        outcomes = run_tasks(tasks, merger, executor=executor, workers=workers, address=address,
-                             staging=staging, desc="import")
-    report_failures(outcomes, out)
 
 
 def _add_layout_commands() -> None:

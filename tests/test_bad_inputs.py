@@ -284,6 +284,16 @@ def _rows() -> list:
     add("--test-scenes unknown, tiers reviewed", Row("synth", _with("synth", "--tier-choice", "review", "--review", "accept", "--test-scenes", "nope"), "--test-scenes"))
     add("--examples -1", Row("validate", _with("validate", "--examples", "-1"), "--examples"))
     add("--eval-on not a dataset", Row("validate", _with("validate", "--eval-on", "in/nothing"), "nothing"))
+    add("--objective timelapse, paired dataset", Row("validate", _with("validate", "--objective", "timelapse"), "--objective"))
+    add("--eval-max 0", Row("validate", _with("validate", "--eval-max", "0"), "--eval-max"))
+    add("--eval-crop 8", Row("validate", _with("validate", "--eval-crop", "8"), "--eval-crop"))
+    # -- rainset evaluate (reads only: nothing under in/ may change) --------------------------
+    add("missing dataset", Row("evaluate", ("evaluate", "in/nope", "--outputs", "in/imgs"), "nope", target="in"))
+    add("not a dataset", Row("evaluate", ("evaluate", "in/nothing", "--outputs", "in/imgs"), "nothing", target="in"))
+    add("missing --outputs", Row("evaluate", ("evaluate", "in/ds", "--outputs", "in/nope"), "nope", target="in"))
+    add("no output for any sample", Row("evaluate", ("evaluate", "in/ds", "--outputs", "in/imgs"), "imgs", target="in"))
+    add("--outputs not a mapping file", Row("evaluate", ("evaluate", "in/ds", "--outputs", "in/afile.txt"), "afile.txt", target="in"))
+    add("--eval-crop 4", Row("evaluate", ("evaluate", "in/ds", "--outputs", "in/imgs", "--eval-crop", "4"), "--eval-crop", target="in"))
     for cmd, opt, value in (
         ("build-gt", "--frames", "1"), ("build-gt", "--max-frames", "0"), ("build-gt", "--windows", "0"),
         ("build-gt", "--workers", "0"), ("build-gt", "--jpeg-quality", "0"), ("build-gt", "--mask-threshold", "0"),
@@ -303,6 +313,17 @@ def _rows() -> list:
     add("--crf 99", Row("derain", _with("derain", "--crf", "99"), "--crf"))
     add("--seed -5", Row("pairs", _with("pairs", "--seed", "-5"), "--seed"))
     add("--every too small for --max-frames", Row("build-gt", _with("build-gt", "--every", "0.1"), "--every"))
+    # -- the review page (docs/review.md) ----------------------------------------------------
+    add("--host without --review web", Row("build-gt", _with("build-gt", "--host", "0.0.0.0"), "--host: only used with --review web"))
+    add("--port without --review web", Row("build-gt", _with("build-gt", "--port", "8000"), "--port: only used with --review web"))
+    add("--port 70000", Row("build-gt", _with("build-gt", "--review", "web", "--port", "70000"), "--port"))
+    add("--review web --workers 2", Row("build-gt", _with("build-gt", "--review", "web", "--workers", "2"), "--workers"))
+    add("--review web, no such --host", Row("build-gt", _with("build-gt", "--review", "web", "--host", "256.1.1.1"), "256.1.1.1"))
+    add("missing dataset", Row("review", ("review", "in/nope"), "nope", target="in"))
+    add("not a dataset", Row("review", ("review", "in/nothing"), "nothing", target="in"))
+    add("dataset without review.json", Row("review", ("review", "in/ds"), "review.json", target="in"))
+    add("--port 70000", Row("review", ("review", "in/gtds", "--port", "70000"), "--port", target="in"))
+    add("no such --host", Row("review", ("review", "in/gtds", "--host", "256.1.1.1"), "256.1.1.1", target="in"))
 
     # -- nan / inf through every float option ----------------------------------------------
     # Every float option of every command, as the CLI declares them (a new one joins by itself).

@@ -90,3 +90,22 @@ def test_rain_mask_rejects_bad_threshold():
     a = np.zeros((2, 2, 3), np.uint8)
     with pytest.raises(ValueError, match="threshold"):
         rain_mask(a, a, threshold=0)
+
+
+def test_to_uint8_is_the_one_16_to_8_bit_conversion(tmp_path):
+    """uint16 -> nearest 8-bit level (x / 257): 257 v -> v, ends kept; the photo loader and
+    the frame-folder reader give the same levels."""
+    x = np.arange(65536, dtype=np.uint16)
+    np.testing.assert_array_equal(to_uint8(x), np.rint(x / 257.0).astype(np.uint8))
+    v = np.arange(256, dtype=np.uint16)
+    np.testing.assert_array_equal(to_uint8(v * 257), v)
+    img = np.random.default_rng(0).integers(0, 65536, (8, 10, 3), dtype=np.uint16)
+    write_image(tmp_path / "a.png", img)
+    write_image(tmp_path / "b.png", img)
+    from rainset.synth import load_photo
+    from rainset.video import iter_frames
+
+    frames = list(iter_frames(tmp_path))
+    assert len(frames) == 2
+    np.testing.assert_array_equal(frames[0], to_uint8(img))
+    np.testing.assert_array_equal(load_photo(tmp_path / "a.png"), to_uint8(img))

@@ -13,13 +13,14 @@ Output folder
     :func:`open_output` refuses a non-empty folder unless it holds an export of the same
     dataset with the same options, which is then resumed; :func:`close_output` marks it done.
     The state lives in ``.rainset-export.json`` (hidden: image-folder loaders skip it).
+    These live in :mod:`rainset.exchange._output`, and the importer's side (:func:`import_plans`,
+    :func:`keep_image`) in :mod:`rainset.exchange._importing`; both are importable from here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -30,9 +31,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from rainset.dataset import MANIFEST_NAME, PAIRS_NAME, SPLITS, Dataset, check, open_dataset
+from rainset.dataset import SPLITS, Dataset, check, open_dataset
 from rainset.errors import FormatError, InputError, ParameterError
-from rainset.fsutil import atomic_path, atomic_write_text, sha256_file, stale_temp_files
+from rainset.exchange._importing import import_plans, keep_image  # noqa: F401 - importable here
+from rainset.exchange._output import (  # noqa: F401 - importable here
+    STATE_NAME,
+    STATE_VERSION,
+    clean_up_refusals,
+    close_output,
+    dataset_identity,
+    export_state,
+    open_output,
+)
+from rainset.fsutil import atomic_path
 from rainset.image import read_image, write_image
 
 logger = logging.getLogger(__name__)
@@ -41,9 +52,6 @@ logger = logging.getLogger(__name__)
 FORMATS = ("basicsr", "hf", "webdataset", "spa", "gtrain")
 #: Ways of putting a dataset file into an export.
 LINKS = ("symlink", "hardlink", "copy")
-#: The export's own record in its output folder.
-STATE_NAME = ".rainset-export.json"
-STATE_VERSION = 1
 
 # ----------------------------------------------------------------------------- names
 
@@ -336,102 +344,6 @@ def timelapse_note(ds: Dataset, fmt: str) -> list[str]:
     ]
 
 
-# ----------------------------------------------------------------------------- output folder
-
-
-def dataset_identity(ds: Dataset) -> dict:
-    """What makes an export "of the same dataset": where it is, when it was made, its records."""
-    ident = {"path": os.path.realpath(ds.root), "created": ds.meta.get("created")}
-    for name in (MANIFEST_NAME, PAIRS_NAME):
-        p = ds.root / name
-        if p.is_file():
-            ident[name] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return ident
-
-
-def open_output(out: str | os.PathLike, ds: Dataset, fmt: str, options: dict) -> bool:
-    """Prepare the output folder; True when an unfinished (or finished) export is resumed.
-
-    Raises
-    ------
-    ParameterError
-        ``out`` is the dataset folder, inside it, or holds it.
-    InputError
-        ``out`` is a file, or a non-empty folder that does not hold an export of this dataset
-        with these options.
-    """
-    out = Path(out)
-    real_out, real_ds = os.path.realpath(out), os.path.realpath(ds.root)
-    for a, b in ((real_out, real_ds), (real_ds, real_out)):
-        if a == b or a.startswith(b.rstrip(os.sep) + os.sep):
-            raise ParameterError(
-                "out", f"{out} and the dataset {ds.root} overlap; export to a folder outside it"
-            )
-    state = {
-        "version": STATE_VERSION,
-        "format": fmt,
-        "options": options,
-        "dataset": dataset_identity(ds),
-    }
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder.")
-    if out.is_dir() and any(out.iterdir()):
-        old = _read_state(out)
-        if old is None:
-            raise InputError(
-                f"{out} is not empty and holds no rainset export; choose an empty or new folder."
-            )
-        differ = [k for k in ("format", "options", "dataset") if old.get(k) != state[k]]
-        if differ:
-            what = {"format": "another format", "options": "other options",
-                    "dataset": "another dataset (or an older version of it)"}
-            detail = ", ".join(what[k] for k in differ)
-            raise InputError(
-                f"{out} holds an export with {detail}; choose an empty or new folder, or delete it."
-            )
-        for tmp in stale_temp_files(out):  # left by an interrupted export; nothing else runs
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-                logger.warning("%s: removed %s, left by an interrupted export", out, tmp)
-        _write_state(out, {**state, "complete": False})
-        return True
-    out.mkdir(parents=True, exist_ok=True)
-    _write_state(out, {**state, "complete": False})
-    return False
-
-
-def close_output(out: str | os.PathLike, summary: dict) -> None:
-    """Mark the export in ``out`` complete and record what it wrote."""
-    out = Path(out)
-    state = _read_state(out) or {}
-    atomic_write_text(
-        out / STATE_NAME, json.dumps({**state, "complete": True, "wrote": summary}, indent=2) + "\n"
-    )
-
-
-def export_state(out: str | os.PathLike) -> dict | None:
-    """The parsed ``.rainset-export.json`` of an export folder (or one above a folder inside it,
-    up to two levels), or None: how readers of the layouts tell a rainset export."""
-    p = Path(out)
-    for folder in (p, *list(p.parents)[:2]):
-        state = _read_state(folder)
-        if state is not None:
-            return state
-    return None
-
-
-def _read_state(out: Path) -> dict | None:
-    try:
-        state = json.loads((out / STATE_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return state if isinstance(state, dict) else None
-
-
-def _write_state(out: Path, state: dict) -> None:
-    atomic_write_text(out / STATE_NAME, json.dumps(state, indent=2) + "\n")
-
-
 # ----------------------------------------------------------------------------- result
 
 
@@ -515,99 +427,3 @@ def uniform_columns(rows: list[dict]) -> list[str]:
         for k in names:
             r.setdefault(k, None)
     return made_text
-
-
-# ----------------------------------------------------------------------------- to the importer
-
-
-def import_plans(pairs: list[LayoutPair], root: str | os.PathLike) -> list:
-    """A layout's pairs as the importer's plans (:class:`rainset.importer.PairPlan`), ready for
-    :func:`rainset.importer.import_paired`: the pair's id and scene, the clean file's path
-    below ``root`` (without suffix) as the key that names the shared clean image, and both
-    paths relative to ``root`` as the record's ``source``.
-
-    Raises
-    ------
-    InputError
-        Two pairs with one id (the layout's names collide).
-    """
-    from rainset.importer import PairPlan
-
-    root = Path(root)
-    seen: dict[str, Path] = {}
-    first_of: dict[tuple, Path] = {}  # clean file contents -> the first path holding them
-    plans = []
-    for p in pairs:
-        if p.id in seen:
-            raise InputError(f"{p.rainy} and {seen[p.id]} both give the sample id {p.id!r}.")
-        seen[p.id] = p.rainy
-        # A clean image stored under one name per frame (BasicSR's gt/) is one image again:
-        # files with equal bytes share the first one's key, so the importer writes it once.
-        st = p.clean.stat()
-        ident = first_of.get(("inode", st.st_dev, st.st_ino))
-        if ident is None:
-            digest = ("sha256", st.st_size, sha256_file(p.clean))
-            ident = first_of.setdefault(digest, p.clean)
-            first_of[("inode", st.st_dev, st.st_ino)] = ident
-        clean = ident
-        rainy_rel = Path(os.path.relpath(p.rainy, root)).as_posix()
-        clean_rel = Path(os.path.relpath(p.clean, root)).as_posix()
-        key = str(PurePosixPath(Path(os.path.relpath(clean, root)).as_posix()).with_suffix(""))
-        plans.append(PairPlan(p.id, p.scene, key, p.rainy, clean, rainy_rel, clean_rel))
-    return plans
-
-
-def clean_up_refusals(export_fn):
-    """Decorate an exporter: when it refuses (a ``RainsetError`` or ``ValueError``) after it
-    created its output folder, or filled an empty one, that folder is emptied again (and
-    removed if it was made), so a refusal leaves nothing half-written. An interruption, or a
-    refusal while resuming, leaves the folder to be resumed."""
-    import functools
-
-    from rainset.errors import RainsetError
-
-    @functools.wraps(export_fn)
-    def wrapper(dataset, out, **kwargs):
-        out_path = Path(out)
-        existed = out_path.exists()
-        was_empty = out_path.is_dir() and not any(out_path.iterdir())
-        try:
-            return export_fn(dataset, out, **kwargs)
-        except (RainsetError, ValueError):
-            if (not existed or was_empty) and (out_path / STATE_NAME).is_file():
-                for child in list(out_path.iterdir()):
-                    if child.is_dir() and not child.is_symlink():
-                        shutil.rmtree(child)
-                    else:
-                        child.unlink()
-                if not existed:
-                    out_path.rmdir()
-            raise
-
-    return wrapper
-
-
-def keep_image(placer: Placer, src: Path, root: Path, stem: str) -> tuple[str, int]:
-    """Bring one source image into a dataset under ``root`` without re-encoding it: placed
-    (linked or copied) at ``stem`` plus its own extension. The one exception is an image whose
-    EXIF orientation is not 1: it is written upright as PNG, losslessly, so every consumer sees
-    the same pixels.
-
-    Returns
-    -------
-    relpath : str, the dataset path written (``stem`` + extension).
-    orientation : int, the EXIF orientation that was applied (1: the file was placed as is).
-    """
-    from rainset.image import exif_orientation, read_image_oriented
-
-    with open(src, "rb") as f:
-        orientation = exif_orientation(f.read(1 << 20))
-    if orientation != 1:
-        rel = f"{stem}.png"
-        if not (root / rel).is_file():
-            write_image(root / rel, read_image_oriented(src)[0])
-        return rel, orientation
-    suffix = src.suffix.lower()
-    rel = f"{stem}{'.jpg' if suffix == '.jpeg' else suffix}"
-    placer.place(src, root / rel)
-    return rel, 1

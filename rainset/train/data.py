@@ -29,7 +29,8 @@ from rainset.errors import InputError
 from rainset.image import MASK_THRESHOLD, rain_mask
 
 __all__ = [
-    "Item", "items", "check_splits", "PatchSource", "PatchStream", "to_tensor", "PairedDataset"
+    "Item", "items", "check_splits", "PatchSource", "PatchStream", "to_tensor", "PairedDataset",
+    "PairItem", "pair_items", "PairPatchSource", "DirectionPatchSource",
 ]
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ def items(dataset: Dataset, *, split: str | None) -> list[Item]:
     if n_frames and not out:
         raise InputError(
             f"{dataset.root}: this time-lapse dataset has no pseudo ground truth (no frame has a "
-            "'clean' image); rebuild it with pseudo ground truth to train on it."
+            "'clean' image) to train on as paired samples; train on its frame pairs with the "
+            "time-lapse objective, or rebuild it with pseudo ground truth."
         )
     return out
 
@@ -247,11 +249,22 @@ class PatchStream(torch.utils.data.IterableDataset):
         worker = info.id if info is not None else 0
         rng = np.random.default_rng([self.seed, self.rank, self.start_step, worker])
         while True:
-            patches = [self.source.patch(rng) for _ in range(self.batch)]
-            rainy = to_tensor(np.stack([p[0] for p in patches]))
-            clean = to_tensor(np.stack([p[1] for p in patches]))
-            mask = torch.from_numpy(np.stack([p[2] for p in patches])[:, None]).float()
-            yield rainy, clean, mask
+            yield _collate([self.source.patch(rng) for _ in range(self.batch)])
+
+
+def _collate(patches: list[tuple]) -> tuple[torch.Tensor, ...]:
+    """Stack patch tuples: uint8 images -> (B, 3, H, W) in [0, 1]; bool masks and float maps
+    (H, W) -> (B, 1, H, W) float32; anything else (kernels) stacked as float32."""
+    out = []
+    for j in range(len(patches[0])):
+        arr = np.stack([p[j] for p in patches])
+        if arr.dtype == np.uint8 and arr.ndim == 4:
+            out.append(to_tensor(arr))
+        elif arr.ndim == 3:
+            out.append(torch.from_numpy(arr.astype(np.float32))[:, None])
+        else:
+            out.append(torch.from_numpy(arr.astype(np.float32)))
+    return tuple(out)
 
 
 # ----------------------------------------------------------------------------- PairedDataset
@@ -411,3 +424,191 @@ class PairedDataset(torch.utils.data.Dataset):
             if plain:
                 item["labels"] = plain
         return self.transform(item) if self.transform is not None else item
+
+
+# ----------------------------------------------------------------------------- training objectives
+
+
+@dataclass(frozen=True)
+class PairItem:
+    """One frame pair (m != n of one segment) of a time-lapse dataset; paths relative."""
+
+    id: str
+    scene: str
+    frame_a: str
+    frame_b: str
+    mask_a: str | None  # the frames' moving-object masks (None: the frame has none)
+    mask_b: str | None
+
+
+def pair_items(dataset: Dataset, *, split: str | None) -> list[PairItem]:
+    """The frame pairs of ``pairs.jsonl`` in one split (None: all), for the time-lapse objective.
+
+    Raises
+    ------
+    InputError
+        Not a time-lapse dataset, or a pair names a frame the manifest lacks.
+    """
+    if dataset.kind != "timelapse":
+        raise InputError(
+            f"{dataset.root}: the time-lapse objective needs a time-lapse dataset (`rainset "
+            f"pairs`); this one is {dataset.kind}."
+        )
+    frames = {r["id"]: r for r in dataset.samples(split=split)}
+    out = []
+    for rec in dataset.pairs(split=split):
+        try:
+            a, b = frames[rec["a"]], frames[rec["b"]]
+        except KeyError as exc:
+            raise InputError(
+                f"{dataset.root}: pair {rec.get('id')!r} names frame {exc.args[0]!r}, which is "
+                "not in the manifest's split; run `rainset check`."
+            ) from None
+        out.append(PairItem(rec["id"], rec["scene"], a["frame"], b["frame"], a.get("mask"),
+                            b.get("mask")))
+    return out
+
+
+def _window(rng: np.random.Generator, h: int, w: int, crop: int,
+            scale: tuple[float, float]) -> tuple[slice, slice]:
+    s = rng.uniform(*scale)
+    side = int(min(round(crop / s), h, w))
+    y = int(rng.integers(h - side + 1))
+    x = int(rng.integers(w - side + 1))
+    return slice(y, y + side), slice(x, x + side)
+
+
+class PairPatchSource:
+    """Random augmented patches of frame pairs: one window, scale and flip for both frames and
+    both moving-object masks (as :class:`PatchSource` cuts a sample), with a frame cache.
+
+    ``patch(rng)`` returns ``(frame_a, frame_b, mask_a, mask_b)``: (crop, crop, 3) uint8 and
+    (crop, crop) bool (all False for a frame without a mask).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        item_list: list[PairItem],
+        *,
+        crop: int,
+        scale: tuple[float, float] = (0.5, 1.0),
+        flip: bool = True,
+        cache_bytes: int = 2 << 30,
+    ) -> None:
+        if not item_list:
+            raise ValueError("item_list is empty")
+        self.dataset = dataset
+        self.items = list(item_list)
+        self.crop = int(crop)
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.flip = flip
+        self.cache_bytes = int(cache_bytes)
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._cached = 0
+
+    def _frame(self, frame: str, mask: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+        hit = self._cache.get(frame)
+        if hit is not None:
+            return hit
+        img = self.dataset.load({"id": frame, "frame": frame}, "frame")
+        if img.dtype != np.uint8:
+            raise InputError(f"{self.dataset.path(frame)}: training needs 8-bit images.")
+        m = None if mask is None else self.dataset.load_mask({"id": frame, "mask": mask})
+        entry = (img, m)
+        size = img.nbytes + (m.nbytes if m is not None else 0)
+        if self._cached + size <= self.cache_bytes:
+            self._cache[frame] = entry
+            self._cached += size
+        return entry
+
+    def patch(self, rng: np.random.Generator):
+        it = self.items[int(rng.integers(len(self.items)))]
+        fa, ma = self._frame(it.frame_a, it.mask_a)
+        fb, mb = self._frame(it.frame_b, it.mask_b)
+        if fa.shape != fb.shape:
+            raise InputError(
+                f"{self.dataset.path(it.frame_a)}: size {fa.shape[:2]} differs from the other "
+                f"frame of pair {it.id!r} ({fb.shape[:2]}); run `rainset check`."
+            )
+        h, w = fa.shape[:2]
+        win = _window(rng, h, w, self.crop, self.scale)
+        out = [_resize(fa[win], self.crop), _resize(fb[win], self.crop)]
+        for m in (ma, mb):
+            if m is None:
+                out.append(np.zeros((self.crop, self.crop), bool))
+            else:
+                out.append(_resize(m[win].astype(np.uint8), self.crop, nearest=True).astype(bool))
+        if self.flip and rng.random() < 0.5:
+            out = [a[:, ::-1] for a in out]
+        return tuple(np.ascontiguousarray(a) for a in out)
+
+
+class DirectionPatchSource(PatchSource):
+    """:class:`PatchSource` for the rain-direction loss: each patch also carries the sample's
+    stored rain map and its (parallel, perpendicular) direction kernels.
+
+    ``patch(rng)`` returns ``(rainy, clean, mask, rain_map, kernels)``: the three of
+    :class:`PatchSource`, the rain map cut the same way ((crop, crop) float32, in units of the
+    image range: the 16-bit value times the record's ``rain_map_scale``) and (2, 5, 5) float32
+    kernels from the record's ``labels.direction_soft``
+    (:func:`rainset.train.losses.direction_kernel_pair`; mirrored with the patch).
+
+    Raises
+    ------
+    InputError
+        An item without a rain map or a direction label (not a ``rainset synth`` sample).
+    """
+
+    def __init__(self, dataset: Dataset, item_list: list[Item], **kwargs) -> None:
+        super().__init__(dataset, item_list, **kwargs)
+        from rainset.streaks import direction_kernels
+
+        self._bank = direction_kernels()
+        recs = {r["id"]: r for r in dataset.samples()}
+        self._extra: list[tuple[str, float, list]] = []
+        for it in self.items:
+            rec = recs.get(it.id, {})
+            soft = (rec.get("labels") or {}).get("direction_soft")
+            if not isinstance(rec.get("rain_map"), str) or not soft:
+                raise InputError(
+                    f"{dataset.root}: sample {it.id!r} has no "
+                    f"{'rain map' if not isinstance(rec.get('rain_map'), str) else 'direction label'}"
+                    "; the rain-direction loss needs the rain maps and direction labels of a "
+                    "`rainset synth` dataset."
+                )
+            self._extra.append((rec["rain_map"], float(rec.get("rain_map_scale", 1e-4)), soft))
+        self._maps: dict[int, np.ndarray] = {}
+
+    def _rain_map(self, index: int) -> np.ndarray:
+        hit = self._maps.get(index)
+        if hit is None:
+            rel, scale, _ = self._extra[index]
+            raw = self.dataset.load({"id": self.items[index].id, "rain_map": rel}, "rain_map")
+            hit = (raw[..., 0].astype(np.float32) * scale).astype(np.float32)
+            if self._cached + hit.nbytes <= self.cache_bytes:
+                self._maps[index] = hit
+                self._cached += hit.nbytes
+        return hit
+
+    def patch(self, rng: np.random.Generator):
+        from rainset.train.losses import direction_kernel_pair
+
+        index = int(rng.integers(len(self.items)))
+        rainy, clean, mask = self.load(index)
+        rmap = self._rain_map(index)
+        h, w = rainy.shape[:2]
+        win = _window(rng, h, w, self.crop, self.scale)
+        r = _resize(rainy[win], self.crop)
+        c = _resize(clean[win], self.crop)
+        z = _resize(rmap[win], self.crop)
+        if mask is None:
+            m = rain_mask(r, c, threshold=self.mask_threshold)
+        else:
+            m = _resize(mask[win].astype(np.uint8), self.crop, nearest=True).astype(bool)
+        flipped = bool(self.flip and rng.random() < 0.5)
+        if flipped:
+            r, c, m, z = r[:, ::-1], c[:, ::-1], m[:, ::-1], z[:, ::-1]
+        kp, kq = direction_kernel_pair(self._extra[index][2], flipped=flipped, kernels=self._bank)
+        kernels = np.stack([kp.numpy(), kq.numpy()])
+        return tuple(np.ascontiguousarray(a) for a in (r, c, m, z, kernels))

@@ -17,9 +17,9 @@ implementations compute the same function and the same gradients:
     square) are one source that the forward-running scans (down, right) and the
     backward-running ones (up, left) both read, so a scan position costs two in-place ops per
     scan order on a whole ``(2, B, C, W)`` slice, with no flips; the backward is a
-    hand-written reverse sweep, one op per position. Saves only the outputs. The fastest on a
-    CPU (``benchmarks/bench_irnn.py``: 2.8x the loop's IRNN speed, 1.6x its training steps at
-    64x64 patches).
+    hand-written reverse sweep, one op per position. Saves only the outputs. The fastest for
+    training on a CPU (``benchmarks/bench_irnn.py``: 2.8x the loop's IRNN speed, 1.6x its
+    training steps at 64x64 patches).
 ``"scan"``
     The same custom function computed in ``log2(L)`` whole-tensor steps (a Hillis-Steele
     prefix scan). ``h -> relu(a h + c)`` is the clamp of an affine map, and compositions of
@@ -28,6 +28,12 @@ implementations compute the same function and the same gradients:
     same way. Meant for GPUs, where the sweep's many small kernel launches dominate. Falls
     back to the sweep when some ``|a| > 1`` (products of ``a`` over long spans would
     overflow).
+``"numba"``
+    Inference on the CPU: one compiled pass per direction over the channels-last map, the
+    four directions written straight into one channels-last output (no flips, transposes or
+    concatenation; :mod:`rainset.train._irnn_numba`), on ``torch.get_num_threads()`` threads.
+    Forward only: where a gradient is needed (autograd on and an input requiring grad) or
+    off the CPU it falls back to ``"auto"``'s choice of the others.
 
 Directions, and the order of their blocks in the output channels: ``up`` (the scan runs from
 the bottom row to the top: ``h`` at row ``i`` depends on row ``i + 1``), ``right`` (left
@@ -41,12 +47,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = ["DIRECTIONS", "IRNN", "irnn"]
+__all__ = ["DIRECTIONS", "METHODS", "IRNN", "irnn"]
 
 #: Output channel blocks, in order.
 DIRECTIONS = ("up", "right", "down", "left")
 
-Method = Literal["auto", "loop", "sweep", "scan"]
+Method = Literal["auto", "loop", "sweep", "scan", "numba"]
+METHODS = ("auto", "loop", "sweep", "scan", "numba")
 
 # A finite stand-in for +inf as the clamp's upper bound: 0 * inf would give NaN where products
 # of ``a`` underflow to 0 over long spans; activations never come near 1e30.
@@ -221,8 +228,9 @@ def irnn(
     x : (B, C, H, W) float tensor
     weight, bias : (4, C) float tensors
         ``a`` and ``b`` of each direction, in :data:`DIRECTIONS` order.
-    method : {"auto", "loop", "sweep", "scan"}
-        See the module docstring. ``"auto"``: ``"scan"`` on CUDA, ``"sweep"`` elsewhere.
+    method : {"auto", "loop", "sweep", "scan", "numba"}
+        See the module docstring. ``"auto"``: ``"scan"`` on CUDA; on the CPU ``"numba"`` when
+        no gradient is needed (inference), else ``"sweep"``.
 
     Returns
     -------
@@ -237,8 +245,10 @@ def irnn(
         raise ValueError(
             f"weight and bias must be (4, {C}), got {tuple(weight.shape)} and {tuple(bias.shape)}"
         )
-    if method not in ("auto", "loop", "sweep", "scan"):
-        raise ValueError(f"method must be 'auto', 'loop', 'sweep' or 'scan', got {method!r}")
+    if method not in METHODS:
+        raise ValueError(
+            f"method must be 'auto', 'loop', 'sweep', 'scan' or 'numba', got {method!r}"
+        )
     dtype = x.dtype
     if dtype in (torch.float16, torch.bfloat16):
         x = x.float()
@@ -246,8 +256,15 @@ def irnn(
     bias = bias.to(x.dtype)
     if method == "loop":
         return _irnn_loop(x, weight, bias).to(dtype)
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or bias.requires_grad
+    )
+    if method == "numba" and (needs_grad or x.device.type != "cpu"):
+        method = "auto"
     if method == "auto":
-        method = "scan" if x.is_cuda else "sweep"
+        method = "scan" if x.is_cuda else ("sweep" if needs_grad else "numba")
+    if method == "numba":
+        return _irnn_numba(x, weight, bias).to(dtype)
     if method == "scan" and bool((weight.detach().abs() > 1).any()):
         method = "sweep"
     H, W = x.shape[2:]
@@ -272,6 +289,18 @@ def irnn(
     return torch.cat([up, right, down, left], dim=1).to(dtype)
 
 
+def _irnn_numba(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    from rainset.train._irnn_numba import irnn_nhwc
+
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()
+    nhwc = x.detach().permute(0, 2, 3, 1).contiguous().numpy()
+    w = weight.detach().to(x.dtype).cpu().numpy()
+    b = bias.detach().to(x.dtype).cpu().numpy()
+    out = irnn_nhwc(nhwc, w, b, threads=torch.get_num_threads())
+    return torch.from_numpy(out).permute(0, 3, 1, 2)  # (B, 4C, H, W), channels-last
+
+
 class IRNN(nn.Module):
     """Four-direction IRNN layer with per-channel recurrent weight and bias.
 
@@ -279,8 +308,9 @@ class IRNN(nn.Module):
     ----------
     channels : int
         C; the layer maps (B, C, H, W) to (B, 4C, H, W).
-    method : {"auto", "loop", "sweep", "scan"}
-        Implementation (:func:`irnn`); all give the same values and gradients.
+    method : {"auto", "loop", "sweep", "scan", "numba"}
+        Implementation (:func:`irnn`); all give the same values (and, but for the forward-only
+        ``"numba"``, the same gradients).
 
     Notes
     -----

@@ -1,7 +1,8 @@
 """Evaluate a derainer on a dataset split next to the do-nothing baseline; write the report.
 
-Metrics (:mod:`rainset.metrics`), on the uint8 output (rounded, clipped) against the uint8
-clean image, whole image (no border crop):
+Metrics (:mod:`rainset.metrics`, conventions in :mod:`rainset.evaluate`, which scores other
+models' outputs the same way without torch), on the uint8 output (rounded, clipped) against
+the uint8 clean image, whole image (no border crop) or its centre crop (``eval_crop``):
 
 - ``psnr_rgb``, ``ssim_rgb``: over the three RGB channels, data range 255;
 - ``psnr_y``, ``ssim_y``: on BT.601 studio-range Y, unrounded (BasicSR's ``test_y_channel``),
@@ -19,18 +20,15 @@ import json
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from rainset import metrics
+from rainset import sheets
 from rainset.dataset import Dataset
 from rainset.fsutil import atomic_path, atomic_write_text
 from rainset.image import write_image
-from rainset.train.data import Item, items
 
 __all__ = [
     "PSNR_CAP",
@@ -38,54 +36,33 @@ __all__ = [
     "ImageScore",
     "score",
     "evaluate",
+    "count_items",
     "summarize",
+    "loss_trend",
     "plot_curves",
     "example_grid",
+    "labelled_grid",
     "write_report",
 ]
 
-logger = logging.getLogger(__name__)
-
-#: PSNR (dB) reported for identical images.
-PSNR_CAP = 100.0
-METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
-CONVENTIONS = (
-    "uint8 output (rounded, clipped) vs uint8 clean, whole image; RGB: all channels, data "
-    "range 255; Y: BT.601 studio range (16-235), unrounded (BasicSR test_y_channel); SSIM: "
-    "11x11 Gaussian window, sigma 1.5, valid region (rainset.metrics); PSNR of identical "
-    f"images capped at {PSNR_CAP:g} dB"
+# Shared with `rainset evaluate` (no torch): the scores and their conventions.
+from rainset.evaluate import (
+    CONVENTIONS,
+    METRICS,
+    PSNR_CAP,
+    ImageScore,
+    centre_crop,
+    eval_items,
+    output_path,
+    pick_evenly,
+    score,
+    summarize,
 )
 
-
-@dataclass
-class ImageScore:
-    """Metrics of one image for the model and the identity baseline."""
-
-    id: str
-    scene: str
-    model: dict[str, float]
-    baseline: dict[str, float]
-    example: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "scene": self.scene, "model": self.model, "baseline": self.baseline}
+logger = logging.getLogger(__name__)
 
 
-def score(output: np.ndarray, clean: np.ndarray) -> dict[str, float]:
-    """PSNR/SSIM on RGB and Y of a uint8 output against the uint8 clean image."""
-
-    def cap(v: float) -> float:
-        return min(v, PSNR_CAP)
-
-    return {
-        "psnr_rgb": cap(metrics.psnr(output, clean)),
-        "ssim_rgb": metrics.ssim(output, clean),
-        "psnr_y": cap(metrics.psnr(output, clean, channel="y")),
-        "ssim_y": metrics.ssim(output, clean, channel="y"),
-    }
-
-
-def _pick_examples(item_list: list[Item], n: int) -> set[str]:
+def _pick_examples(item_list: list, n: int) -> set[str]:
     """Up to ``n`` ids spread over scenes: each scene's first image, round-robin."""
     by_scene: dict[str, list[str]] = defaultdict(list)
     for it in item_list:
@@ -106,8 +83,11 @@ def evaluate(
     *,
     split: str | None = "test",
     examples: int = 4,
+    eval_max: int | None = None,
+    eval_crop: int | None = None,
+    save_outputs: str | Path | None = None,
 ) -> Iterator[ImageScore]:
-    """Score a derainer on every image of a split, next to the identity baseline.
+    """Score a derainer on the images of a split, next to the identity baseline.
 
     Parameters
     ----------
@@ -117,21 +97,36 @@ def evaluate(
     split : ``"test"``, ``"train"``, ``"val"`` or None (every sample).
     examples : how many images (spread over scenes) carry their (rainy, output, clean) in
         :attr:`ImageScore.example`.
+    eval_max : at most this many images per scene, evenly spaced
+        (:func:`rainset.evaluate.pick_evenly`); None: all.
+    eval_crop : derain and score the centre ``eval_crop`` square of each image
+        (:func:`rainset.evaluate.centre_crop`); None: whole images.
+    save_outputs : a folder to write each output to, as ``<id>.png``
+        (:func:`rainset.evaluate.output_path`), for ``rainset evaluate``.
 
     Yields
     ------
     score : ImageScore, one per image, in manifest order.
     """
-    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
-        from rainset.errors import ParameterError
+    from rainset.errors import ParameterError
+    from rainset.image import to_uint8
 
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
         raise ParameterError("examples", f"must be a whole number >= 0, got {examples!r}")
-    item_list = items(dataset, split=split)
+    if eval_crop is not None and (
+        isinstance(eval_crop, bool) or not isinstance(eval_crop, int) or eval_crop < 16
+    ):
+        raise ParameterError("eval_crop", f"must be a whole number >= 16, got {eval_crop!r}")
+    item_list = pick_evenly(eval_items(dataset, split=split), eval_max)
     keep = _pick_examples(item_list, examples)
     for it in item_list:
-        rainy = dataset.load({"id": it.id, "rainy": it.rainy}, "rainy")
-        clean = dataset.load({"id": it.id, "clean": it.clean}, "clean")
+        rainy = to_uint8(dataset.load({"id": it.id, "rainy": it.rainy}, "rainy"))
+        clean = to_uint8(dataset.load({"id": it.id, "clean": it.clean}, "clean"))
+        rainy = np.ascontiguousarray(centre_crop(rainy, eval_crop))
+        clean = np.ascontiguousarray(centre_crop(clean, eval_crop))
         out = derain(rainy)
+        if save_outputs is not None:
+            write_image(output_path(save_outputs, it.id), out)
         yield ImageScore(
             it.id,
             it.scene,
@@ -141,38 +136,11 @@ def evaluate(
         )
 
 
-def _mean(scores: list[ImageScore], who: str) -> dict[str, float]:
-    return {k: float(np.mean([getattr(s, who)[k] for s in scores])) for k in METRICS}
-
-
-def summarize(scores: Iterable[ImageScore]) -> dict:
-    """Means over all images and per scene, for the model, the baseline and their difference.
-
-    Returns
-    -------
-    summary : dict
-        ``{"images", "model", "baseline", "gain", "per_scene": {scene: {"images", "model",
-        "baseline", "gain"}}}``; ``gain`` is model minus baseline, metric by metric.
-    """
-    scores = list(scores)
-    if not scores:
-        raise ValueError("no scores to summarize")
-
-    def block(group: list[ImageScore]) -> dict:
-        m, b = _mean(group, "model"), _mean(group, "baseline")
-        return {
-            "images": len(group),
-            "model": m,
-            "baseline": b,
-            "gain": {k: m[k] - b[k] for k in METRICS},
-        }
-
-    by_scene: dict[str, list[ImageScore]] = defaultdict(list)
-    for s in scores:
-        by_scene[s.scene].append(s)
-    out = block(scores)
-    out["per_scene"] = {scene: block(g) for scene, g in sorted(by_scene.items())}
-    return out
+def count_items(
+    dataset: Dataset, *, split: str | None = "test", eval_max: int | None = None
+) -> int:
+    """How many images :func:`evaluate` scores with these arguments."""
+    return len(pick_evenly(eval_items(dataset, split=split), eval_max))
 
 
 def plot_curves(log: list[dict], path: str | Path) -> None:
@@ -189,7 +157,14 @@ def plot_curves(log: list[dict], path: str | Path) -> None:
         ("l1", "L1"),
         ("ssim", "1 - SSIM"),
         ("att", "attention MSE"),
+        ("dir", "rain direction"),
+        ("lb", "L_b"),
+        ("ls", "L_s"),
+        ("lv", "L_v"),
+        ("lm", "L_m (rain model)"),
     ):
+        if not all(isinstance(r.get(key), (int, float)) for r in log):
+            continue
         v = np.array([r[key] for r in log], dtype=float)
         k = max(1, len(v) // 50)
         smooth = np.convolve(v, np.ones(k) / k, mode="valid")
@@ -213,15 +188,86 @@ def example_grid(examples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, w
     -------
     grid : (H, 3 * width + 8, 3) uint8 ndarray, white 4-pixel gutters.
     """
+    rows = [[sheets.fit_width(p, width, upscale=True) for p in triple] for triple in examples]
+    return sheets.grid(rows, gutter=4, fill=255)
+
+
+#: The smoothed loss may still fall by at most this share over the last ``TAIL`` of the steps
+#: for a run to count as long enough to judge.
+STILL_FALLING = 0.05
+TAIL = 0.2
+
+
+def loss_trend(log: list[dict], key: str = "loss") -> dict:
+    """Whether a run was long enough to judge its dataset by.
+
+    The loss smoothed by a running mean over a tenth of the steps is compared at the start of
+    the last :data:`TAIL` (20 %) of the steps and at the end: when it still fell by more than
+    :data:`STILL_FALLING` (5 %), the model was still learning and "does not beat the baseline"
+    says nothing about the data. Runs of fewer than 10 logged steps are too short as well.
+
+    Returns
+    -------
+    trend : dict
+        ``{"steps", "window", "before", "after", "fell", "too_short"}``; ``fell`` is the
+        relative drop ``(before - after) / before`` (None under 10 steps).
+    """
+    v = np.array([float(r[key]) for r in log if r.get(key) is not None], dtype=float)
+    n = len(v)
+    if n < 10:
+        return {"steps": n, "window": None, "before": None, "after": None, "fell": None,
+                "too_short": True}  # fmt: skip
+    w = max(1, n // 10)
+    start = n - max(1, round(TAIL * n))
+    before = float(np.mean(v[max(0, start - w) : start]))
+    after = float(np.mean(v[n - w :]))
+    fell = (before - after) / before if before > 0 else 0.0
+    return {"steps": n, "window": w, "before": before, "after": after, "fell": fell,
+            "too_short": bool(fell > STILL_FALLING)}  # fmt: skip
+
+
+def too_short_note(trend: dict) -> str:
+    """One sentence about :func:`loss_trend`'s verdict ("" when the run was long enough)."""
+    if not trend.get("too_short"):
+        return ""
+    if trend.get("fell") is None:
+        return (
+            f"Too short to judge: {trend['steps']} logged steps are too few to tell whether "
+            "the loss has settled; train longer before judging the dataset."
+        )
+    return (
+        f"Too short to judge: the smoothed loss still fell by {100 * trend['fell']:.1f} % "
+        f"over the last {100 * TAIL:.0f} % of the steps (more than {100 * STILL_FALLING:.0f} "
+        "%), so the model was still learning; train longer (more `iters`) before judging "
+        "the dataset by these numbers."
+    )
+
+
+def labelled_grid(scores: list[ImageScore], *, width: int = 320, model: str = "SPANet"):
+    """The report's example grid: per image one row of captioned panels, rainy | output |
+    clean (each with its PSNR against the clean image), and below it the same three crops
+    zoomed on the region where rainy and clean differ most (``|rainy - clean|``: rain, or
+    whatever else the clean image lacks, such as a passing car).
+
+    Returns
+    -------
+    grid : (H, W, 3) uint8 ndarray, white 4-pixel gutters.
+    """
     rows = []
-    for triple in examples:
-        h, w = triple[0].shape[:2]
-        size = (width, max(1, round(h * width / w)))
-        panels = [cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in triple]
-        gutter = np.full((size[1], 4, 3), 255, np.uint8)
-        rows.append(np.concatenate([panels[0], gutter, panels[1], gutter, panels[2]], axis=1))
-        rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
-    return np.concatenate(rows[:-1], axis=0)
+    for s in scores:
+        rainy, out, clean = s.example
+        names = (f"rainy  {s.baseline['psnr_rgb']:.2f} dB", f"{model}  {s.model['psnr_rgb']:.2f} dB",
+                 f"clean  ({s.id})")  # fmt: skip
+        panels = [sheets.fit_width(p, width, upscale=True) for p in (rainy, out, clean)]
+        rows.append([sheets.captioned(p, n) for p, n in zip(panels, names)])
+        diff = np.abs(rainy.astype(np.int16) - clean.astype(np.int16)).max(axis=2)
+        y, x, h, w = sheets.busiest_box(diff, fraction=4)
+        k = sheets.zoom_for(width, w)
+        crops = [sheets.fit_width(sheets.magnify(p[y : y + h, x : x + w], k), width, upscale=True)
+                 for p in (rainy, out, clean)]  # fmt: skip
+        zoom = f"zoom x{k} at ({x}, {y})"
+        rows.append([sheets.captioned(c, f"{zoom}: {n.split()[0]}") for c, n in zip(crops, names)])
+    return sheets.grid(rows, gutter=4, fill=255)
 
 
 def _fmt_row(name: str, m: dict[str, float]) -> str:
@@ -238,15 +284,25 @@ def _gain_row(g: dict[str, float]) -> str:
     )
 
 
-def _section(title: str, summary: dict, images_rel: str | None) -> list[str]:
+def _section(
+    title: str, summary: dict, images_rel: str | None, *, seconds: float | None = None,
+    too_short: bool = False,
+) -> list[str]:
     head = "| | PSNR RGB (dB) | SSIM RGB | PSNR Y (dB) | SSIM Y |\n|---|---|---|---|---|"
     g = summary["gain"]
     verdict = "beats" if g["psnr_rgb"] > 0 and g["ssim_rgb"] > 0 else "does NOT beat"
+    caveat = " (but the run was too short to judge, see above)" if too_short else ""
+    timing = ""
+    if seconds is not None:
+        timing = (
+            f" Evaluated in {seconds:.1f} s ({seconds / max(1, summary['images']):.2f} s per "
+            "image)."
+        )
     lines = [
         f"## {title}",
         "",
         f"{summary['images']} images. SPANet {verdict} the do-nothing baseline "
-        f"({g['psnr_rgb']:+.2f} dB PSNR, {g['ssim_rgb']:+.4f} SSIM on RGB).",
+        f"({g['psnr_rgb']:+.2f} dB PSNR, {g['ssim_rgb']:+.4f} SSIM on RGB){caveat}.{timing}",
         "",
         head,
         _fmt_row("SPANet", summary["model"]),
@@ -266,7 +322,12 @@ def _section(title: str, summary: dict, images_rel: str | None) -> list[str]:
             f"{d['psnr_rgb']:+.2f} / {d['ssim_rgb']:+.4f} |"
         )
     if images_rel:
-        lines += ["", f"![rainy | SPANet | clean]({images_rel})", ""]
+        lines += [
+            "",
+            f"![rainy | SPANet | clean, PSNR against the clean image; below each, the three "
+            f"zoomed where rainy and clean differ most]({images_rel})",
+            "",
+        ]
     return lines + [""]
 
 
@@ -276,6 +337,7 @@ def write_report(
     info: dict,
     evaluations: dict[str, tuple[dict, list[ImageScore]]],
     log: list[dict],
+    eval_seconds: dict[str, float] | None = None,
 ) -> dict:
     """Write ``report.json``, ``report.md``, ``loss.png`` and ``examples-<name>.png``.
 
@@ -286,7 +348,8 @@ def write_report(
         ``train_images``, ``train_seconds``, ``mask_threshold``, ... (JSON-serialisable).
     evaluations : name (e.g. ``"test"`` or another dataset's path) -> (summary from
         :func:`summarize`, the per-image scores).
-    log : the training log records (for the curves).
+    log : the training log records (for the curves and :func:`loss_trend`).
+    eval_seconds : name -> wall time of that evaluation, shown in its section.
 
     Returns
     -------
@@ -294,7 +357,18 @@ def write_report(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    report = {"info": info, "conventions": CONVENTIONS, "evaluations": {}}
+    eval_seconds = eval_seconds or {}
+    trend = loss_trend(log)
+    report = {"info": info, "conventions": CONVENTIONS, "trend": trend, "evaluations": {}}
+    sampling = ""
+    if info.get("eval_max") or info.get("eval_crop"):
+        parts = []
+        if info.get("eval_max"):
+            parts.append(f"at most {info['eval_max']} images per scene, evenly spaced")
+        if info.get("eval_crop"):
+            parts.append(f"centre {info['eval_crop']}x{info['eval_crop']} crops")
+        sampling = f"- evaluation: {', '.join(parts)}"
+    total_eval = sum(eval_seconds.values())
     md = [
         "# rainset validate: SPANet",
         "",
@@ -305,8 +379,13 @@ def write_report(
         f"- rain mask: threshold {info.get('mask_threshold')} levels for samples without a "
         "stored mask",
         f"- metrics: {CONVENTIONS}",
+        *([sampling] if sampling else []),
+        *([f"- evaluation time: {total_eval:.1f} s"] if eval_seconds else []),
         "",
     ]
+    note = too_short_note(trend)
+    if note:
+        md += [f"**{note}**", ""]
     if log:
         plot_curves(log, run_dir / "loss.png")
         last = log[-max(1, len(log) // 20) :]
@@ -319,16 +398,19 @@ def write_report(
         ]
     for k, (name, (summary, scores)) in enumerate(evaluations.items()):
         rel = None
-        ex = [s.example for s in scores if s.example is not None]
+        ex = [s for s in scores if s.example is not None]
         if ex:
             rel = f"examples-{k}.png"
-            write_image(run_dir / rel, example_grid(ex))
+            write_image(run_dir / rel, labelled_grid(ex))
         report["evaluations"][name] = {
             "summary": summary,
+            "seconds": round(eval_seconds[name], 2) if name in eval_seconds else None,
             "images": [s.to_json() for s in scores],
             "examples": rel,
         }
-        md += _section(name, summary, rel)
+        md += _section(
+            name, summary, rel, seconds=eval_seconds.get(name), too_short=trend["too_short"]
+        )
     text = json.dumps(report, indent=2, allow_nan=False, default=_json_default)
     atomic_write_text(run_dir / "report.json", text + "\n")
     atomic_write_text(run_dir / "report.md", "\n".join(md))

@@ -1,0 +1,55 @@
+"""Speed internals of issue 14 that must not change results: the prefaulted frame stack.
+(The compiled synth rendering is in tests/test_synth_render_fast.py.)"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from rainset.groundtruth import FrameStack
+
+
+def _resident_kib() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4
+
+
+def _wait_for_populate(timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(t.name == "rainset-populate" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the populate thread did not finish"
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MADV_POPULATE_WRITE is Linux's")
+def test_frame_stack_prefault_commits_only_the_frames_asked_for():
+    h, w = 480, 640  # 120 frames: 105 MiB, the huge-page-backed allocation
+    frame_mib = h * w * 3 / 2**20
+    _wait_for_populate()
+    stack = FrameStack(120, h, w)
+    before = _resident_kib()
+    stack.prefault(60)
+    _wait_for_populate()
+    grown = (_resident_kib() - before) / 1024
+    assert 0.9 * 60 * frame_mib <= grown <= 60 * frame_mib + 8  # 2 MiB pages at the ends
+    assert len(stack) == 0
+
+
+def test_frame_stack_prefault_leaves_frames_being_appended_intact():
+    h, w, n = 480, 640, 100
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(4)]
+    stack = FrameStack(n, h, w)
+    stack.append(frames[0])
+    stack.prefault(n)
+    for i in range(1, n):  # the helper thread commits pages meanwhile
+        stack.append(frames[i % 4])
+    _wait_for_populate()
+    for i in range(n):
+        np.testing.assert_array_equal(stack.frames[i], frames[i % 4])
+    stack.prefault(n)  # full: nothing to do, no error
+    FrameStack(3, 8, 8).prefault(3)  # small stacks: nothing to do
