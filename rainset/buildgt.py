@@ -5,6 +5,10 @@ decodes each window once (growing it as the reviewer asks for more frames), refu
 camera, asks the reviewer, and writes accepted windows in the dataset format: the clean image,
 every rainy frame of the window and its rain mask (SPANet paper, Sec. 3; ARCHITECTURE.md
 sec. 2-3).
+
+About 640 lines, on purpose: the window loop (decode, grow on "more", motion check, review,
+write) is one piece of state that reads best in one place; the estimator, the motion policy,
+the format and the orchestration over many inputs (:mod:`rainset.pipelines.gt`) live elsewhere.
 """
 
 from __future__ import annotations

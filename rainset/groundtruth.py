@@ -45,7 +45,8 @@ Exact arithmetic
 
 Speed and memory
     The CPU path is compiled with numba (:mod:`rainset._gt_numba`) when numba is installed and
-    falls back to numpy (sorting over column tiles, same results, ~25-50x slower). At 1080p x
+    falls back to numpy (:mod:`rainset._gt_numpy`: sorting over column tiles, same results,
+    ~25-50x slower). At 1080p x
     200 frames the luma estimate costs ~0.68 CPU-seconds (two threads), 0.3-0.4x the wall
     time of decoding those frames of H.264 in the same run (``benchmarks/bench_estimator.py``);
     the numba kernels compile once (~15 s) into ``__pycache__``.
@@ -57,6 +58,10 @@ Speed and memory
     (measured at 4K x 40 frames: +64 MiB luma, +143 MiB rgb; ``benchmarks/bench_estimator.py``).
     The numpy fallback instead holds one tile's temporaries (~400 MB with automatic tiles;
     ``tile_rows`` sets it), and :attr:`GTResult.ranges` builds float32 copies on request.
+
+Length (~600 lines, 230 of them docstrings, this one stating the method): the three back-ends
+are modules of their own; what stays is the method's public functions, their checks and the
+choice of back-end, which read best together.
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ import numpy as np
 
 from rainset._alloc import empty_large, populate_async
 from rainset.errors import RainsetError
-from rainset.image import rgb_to_luma
+from rainset.image import rgb_to_luma  # noqa: F401 - gt.rgb_to_luma, the luma the vote uses
 
 log = logging.getLogger(__name__)
 
@@ -534,7 +539,9 @@ def _mode_stats(x, *, luma, engine: Engine, tile):
         from rainset import _gt_torch
 
         return _gt_torch.mode_stats(x, luma=luma, device=engine[6:], tile=tile or _auto_tile(x))
-    return _np_mode_stats(x, luma=luma, tile=tile or _auto_tile(x))
+    from rainset import _gt_numpy
+
+    return _gt_numpy.mode_stats(x, luma=luma, tile=tile or _auto_tile(x))
 
 
 def _percentile(x, k, r, *, engine: Engine, tile):
@@ -546,7 +553,9 @@ def _percentile(x, k, r, *, engine: Engine, tile):
         from rainset import _gt_torch
 
         return _gt_torch.percentile(x, k, r, device=engine[6:], tile=tile or _auto_tile(x))
-    return _tiles(x, tile or _auto_tile(x), lambda s: _np_pct(s, k, r))
+    from rainset import _gt_numpy
+
+    return _gt_numpy.percentile(x, k, r, tile=tile or _auto_tile(x))
 
 
 def _robust(x, table, *, engine: Engine, tile):
@@ -558,7 +567,9 @@ def _robust(x, table, *, engine: Engine, tile):
         from rainset import _gt_torch
 
         return _gt_torch.robust(x, table, device=engine[6:], tile=tile or _auto_tile(x))
-    return _tiles(x, tile or _auto_tile(x), lambda s: _np_robust(s, table))
+    from rainset import _gt_numpy
+
+    return _gt_numpy.robust(x, table, tile=tile or _auto_tile(x))
 
 
 def _lowdev_hist(x, anchor, *, engine: Engine, tile):
@@ -570,12 +581,9 @@ def _lowdev_hist(x, anchor, *, engine: Engine, tile):
         from rainset import _gt_torch
 
         return _gt_torch.lowdev_hist(x, anchor, device=engine[6:], tile=tile or _auto_tile(x))
-    tile = tile or _auto_tile(x)
-    hist = np.zeros(256, np.int64)
-    for c0 in range(0, x.shape[1], tile):
-        d = anchor[None, c0 : c0 + tile].astype(np.int16) - x[:, c0 : c0 + tile]
-        hist += np.bincount(d[d >= 0].ravel(), minlength=256)[:256]
-    return hist
+    from rainset import _gt_numpy
+
+    return _gt_numpy.lowdev_hist(x, anchor, tile=tile or _auto_tile(x))
 
 
 def _anchored(x, anchor, wl, wu, *, engine: Engine, tile):
@@ -588,84 +596,10 @@ def _anchored(x, anchor, wl, wu, *, engine: Engine, tile):
         from rainset import _gt_torch
 
         return _gt_torch.anchored(x, anchor, *args, device=engine[6:], tile=tile or _auto_tile(x))
-    tile = tile or _auto_tile(x)
-    out = np.empty(x.shape[1], np.uint8)
-    for c0 in range(0, x.shape[1], tile):
-        out[c0 : c0 + tile] = _np_anchored(x[:, c0 : c0 + tile], anchor[c0 : c0 + tile], *args)
-    return out
+    from rainset import _gt_numpy
 
-
-def _np_anchored(v, a, wl, wu, rain, max_rain):
-    v = v.astype(np.int32)
-    a = a.astype(np.int32)
-    keep = (v >= a - wl) & (v <= a + wu)
-    n = keep.sum(axis=0)
-    tot = np.where(keep, v, 0).sum(axis=0).astype(np.int64)
-    r = (v > a + rain).sum(axis=0)
-    mean = (2 * tot + n) // np.maximum(2 * n, 1)
-    return np.where((r > max_rain) | (n == 0), a, mean).astype(np.uint8)
-
-
-# --- numpy path: sort each tile's samples along time ----------------------------------------
+    return _gt_numpy.anchored(x, anchor, *args, tile=tile or _auto_tile(x))
 
 
 def _auto_tile(x) -> int:
     return max(_TILE_SAMPLES // x.shape[0], 64)
-
-
-def _tiles(x, tile, fn) -> np.ndarray:
-    out = np.empty(x.shape[1], np.uint8)
-    for c0 in range(0, x.shape[1], tile):
-        out[c0 : c0 + tile] = fn(np.sort(x[:, c0 : c0 + tile].T, axis=1))
-    return out
-
-
-def _np_pct(s, k, r):
-    a = s[:, k].astype(np.int32)
-    if r == 0:
-        return a.astype(np.uint8)
-    return ((100 * a + r * (s[:, k + 1] - a)) // 100).astype(np.uint8)
-
-
-def _np_robust(s, table):
-    n = s.shape[1]
-    k, k2 = (n - 1) // 2, n // 2
-    si = s.astype(np.int32)
-    med2 = si[:, k] + si[:, k2]
-    d = np.abs(2 * si - med2[:, None])
-    d.sort(axis=1)
-    keep_at = table[med2, d[:, k] + d[:, k2]].astype(np.int32)
-    keep = si <= keep_at[:, None]
-    cnt = keep.sum(axis=1)
-    total = np.where(keep, si, 0).sum(axis=1)
-    return ((2 * total + cnt) // (2 * cnt)).astype(np.uint8)
-
-
-def _np_mode_sorted(s):
-    """Mode of each row of sorted ``s (E, T)``: (first, last, mode)."""
-    e_n, n = s.shape
-    idx = np.arange(n, dtype=np.int32)
-    start = np.zeros((e_n, n), np.int32)
-    start[:, 1:] = np.where(s[:, 1:] != s[:, :-1], idx[1:], 0)
-    np.maximum.accumulate(start, axis=1, out=start)
-    runlen = idx - start  # length - 1 of the run so far
-    # The first position reaching the longest run ends the earliest (smallest) longest run.
-    last = runlen.argmax(axis=1)
-    rows = np.arange(e_n)
-    return last - runlen[rows, last], last, s[rows, last]
-
-
-def _np_mode_stats(x, *, luma, tile):
-    n, m = x.shape
-    e_n = m // 3 if luma else m
-    fl = np.empty((e_n, 2), np.uint16)
-    mode = np.empty(e_n, np.uint8)
-    votes = np.zeros(101, np.int64)
-    for c0 in range(0, e_n, tile):
-        c1 = min(c0 + tile, e_n)
-        v = rgb_to_luma(x[:, 3 * c0 : 3 * c1].reshape(n, -1, 3)) if luma else x[:, c0:c1]
-        first, last, mode[c0:c1] = _np_mode_sorted(np.sort(v.T, axis=1))
-        fl[c0:c1, 0] = first
-        fl[c0:c1, 1] = last
-        votes += vote_percentile(first, last, n)[1]
-    return fl, mode, votes

@@ -10,6 +10,10 @@ Scene ids and splits: one scene per input entry, named after it (the file stem o
 made path-safe; entries whose names collide keep their full name). Segments of a scene are
 ``<scene>/s00``, ``<scene>/s01`` ...; the dataset's ``scene`` (what splits go by) is the input
 entry, so two segments of one place never straddle train and test.
+
+About 670 lines: the per-scene run (score, decode the kept segments, masks, pseudo-GT, pairs)
+and its report and contact sheets share one scene's state; the scores themselves live in
+:mod:`rainset.timelapse`, the orchestration in :mod:`rainset.pipelines.pairs`.
 """
 
 from __future__ import annotations

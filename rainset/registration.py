@@ -6,6 +6,11 @@ frames against a rain-free reference), then sub-pixel phase correlation of a 3 x
 tiles against the reference tiles (:func:`phase_shifts`) and a robust similarity fit to the
 tile shifts (:func:`fit_tiles`). Cost on one core: under 3 ms per 1080p frame
 (``benchmarks/bench_stabilize.py``).
+
+Length (~560 lines, 120 of them docstrings): one estimator. The tiles, the shifts, the fit, the
+per-frame :class:`Registrar` and the streaming :class:`MotionMeter` share its constants and
+:class:`FrameMotion`, and build-gt, pairs and stabilisation all use it whole; split, its
+tuning (speed is measured across all of it) would be spread over several files.
 """
 
 from __future__ import annotations

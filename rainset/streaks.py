@@ -46,6 +46,9 @@ and its length ``L = length_ref * s`` px. At the paper's Cityscapes height (1024
 0.2 .. 1.0 then give streaks about 1.8 .. 5 px wide at half maximum; taking the paper's
 radius literally as sigma at 1024 px would give sub-pixel streaks that look alike whatever
 the radius.
+
+About 540 lines, most of it the kernel's derivation above and the sampling's documented
+choices; the compiled splatting lives in :mod:`rainset._splat_numba`.
 """
 
 from __future__ import annotations

@@ -13,14 +13,18 @@ variant number), and :func:`render` is a pure function of (clean image, params).
 go to the manifest, so every sample can be re-rendered bit for bit. Kernel, sampling and the
 rain layer live in :mod:`rainset.streaks` (re-exported here); this module composites, labels,
 filters the low-pass tiers and writes datasets.
+
+About 610 lines: rendering, labels, the preview grid and the dataset run with its worker
+processes; photos (:mod:`rainset.photos`) and low-pass tiers (:mod:`rainset.tiers`) are split
+out and re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal, NamedTuple
 
 import cv2
@@ -28,19 +32,11 @@ import numpy as np
 
 from rainset import sheets
 from rainset._encode import EncodePool, InOrder
-from rainset.dataset import DatasetWriter, SplitRule, WriterHandle, image_size, layout
+from rainset.dataset import DatasetWriter, SplitRule, WriterHandle, layout
 from rainset.errors import InputError
 from rainset.fsutil import sha256_file
-from rainset.image import (
-    IMAGE_SUFFIXES,
-    MASK_THRESHOLD,
-    exif_orientation,
-    is_image_path,
-    read_image,
-    to_uint8,
-    write_image,
-)
-from rainset.inputs import check_outputs, iter_files
+from rainset.image import MASK_THRESHOLD
+from rainset.inputs import check_outputs
 from rainset.options import (  # noqa: F401 - the options and constants live there
     RAIN_MAP_SCALE,
     TIER_DETAIL_KEPT,
@@ -48,8 +44,16 @@ from rainset.options import (  # noqa: F401 - the options and constants live the
     SynthOptions,
     tier_sigma,
 )
-from rainset.pathnames import check_name
-from rainset.review import Candidate, Decision, ReviewLog
+from rainset.photos import (  # noqa: F401 - split out of this module; names kept here
+    BUNDLED_PHOTOS,
+    Photo,
+    bundled_photos,
+    check_photos,
+    find_photos,
+    find_semantic,
+    load_photo,
+    photo_orientation,
+)
 from rainset.streaks import (
     DEFAULT_CONFIG,
     DENSITY_COVERAGE,
@@ -68,6 +72,14 @@ from rainset.streaks import (
     rain_layer_add,
     sample_params,
     sample_seed,
+)
+from rainset.tiers import (  # noqa: F401 - split out of this module; names kept here
+    choose_tier,
+    detail_kept,
+    lowpass_tiers,
+    review_tiers,
+    tier_name,
+    tier_sheet,
 )
 
 __all__ = [
@@ -246,133 +258,6 @@ def labels(params: RainParams, *, coverage: float | None = None) -> dict:
     return out
 
 
-# ----------------------------------------------------------------------------- tiers
-
-
-def lowpass_tiers(clean: np.ndarray, sizes: tuple[int, ...] = TIER_SIZES) -> dict[int, np.ndarray]:
-    """The clean image through k x k Gaussian filters, sigma = :func:`tier_sigma` (k).
-
-    OpenCV's 8-bit Gaussian filter (bit-exact fixed point, reflect-101 borders): within one
-    level of the exact float filter, and the same bytes on every machine.
-
-    Parameters
-    ----------
-    clean : (H, W, 3) uint8 ndarray
-    sizes : odd kernel sizes.
-
-    Returns
-    -------
-    tiers : dict k -> (H, W, 3) uint8 ndarray
-    """
-    if clean.dtype != np.uint8 or clean.ndim != 3:
-        raise ValueError(f"clean must be (H, W, 3) uint8, got {clean.shape} {clean.dtype}")
-    return {
-        k: cv2.GaussianBlur(clean, (k, k), tier_sigma(k), borderType=cv2.BORDER_REFLECT_101)
-        for k in sizes
-    }
-
-
-def detail_kept(clean: np.ndarray, tier: np.ndarray) -> float:
-    """Fraction of the clean image's fine detail a tier keeps, in [0, 1].
-
-    Fine detail is the mean absolute Laplacian of grey level (the pixel-scale structure a
-    low-pass tier should drop); the ratio of the tier's to the clean image's.
-    """
-    lap = [
-        float(cv2.mean(np.abs(cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_16S)))[0])
-        for x in (clean, tier)
-    ]
-    return lap[1] / lap[0] if lap[0] > 0 else 0.0
-
-
-def choose_tier(clean: np.ndarray, tiers: dict[int, np.ndarray]) -> tuple[int, list[float]]:
-    """The documented rule for "main content visible, details not": the smallest k whose tier
-    keeps at most :data:`TIER_DETAIL_KEPT` of the fine detail (else the largest k).
-
-    Returns
-    -------
-    k : the chosen size.
-    kept : detail kept by each tier, in the order of ``sorted(tiers)``.
-    """
-    sizes = sorted(tiers)
-    kept = [_r(detail_kept(clean, tiers[k])) for k in sizes]
-    for k, d in zip(sizes, kept):
-        if d <= TIER_DETAIL_KEPT:
-            return k, kept
-    return sizes[-1], kept
-
-
-def review_tiers(
-    photos: list[Photo],
-    root: str | os.PathLike,
-    reviewer: Callable[[Candidate], Decision],
-    *,
-    options: SynthOptions | None = None,
-) -> Iterator[tuple[str, int | None]]:
-    """Let a reviewer pick each photo's tier with build-gt's review mechanism.
-
-    The question is the paper's: which version shows the main content but not the details?
-    Tiers are shown from the smallest k up: ``accept`` chooses the tier shown, ``more`` shows
-    the next (blurrier) one, ``reject`` drops the photo (``more`` at 9x9 counts as reject).
-    Each candidate is a :class:`rainset.review.Candidate` with ``n_frames`` = k, ``score`` =
-    :func:`detail_kept` and a sheet (clean | tier, with 2x crops) under ``root/review/``;
-    decisions go to ``root/review.json`` as they are made, so a rerun asks nothing twice.
-
-    Yields
-    ------
-    (key, k) : the photo's key and the accepted size, or None when the photo was dropped;
-        ``dict()`` of them is :func:`synthesize`'s ``tier_decisions``.
-    """
-    options = options or SynthOptions()
-    root = Path(root)
-    log_params = {
-        "tool": "rainset synth --tier-choice review",
-        "max_size": options.max_size,
-        "tier_sigmas": {_tier_name(k): tier_sigma(k) for k in TIER_SIZES},
-    }
-    log = ReviewLog(layout.review_path(root), params=log_params)
-    for photo in photos:
-        clean = load_photo(photo.path, max_size=options.max_size)
-        tiers = lowpass_tiers(clean)
-        sizes = sorted(tiers)
-        for i, k in enumerate(sizes):
-            sheet = layout.synth_review_sheet(root, photo.stem, _tier_name(k))
-            cand = Candidate(
-                scene=photo.key,
-                window=0,
-                n_frames=k,
-                clean=tiers[k],
-                preview=sheet,
-                score=_r(detail_kept(clean, tiers[k])),
-                can_grow=i + 1 < len(sizes),
-                grow_limit=f"{_tier_name(sizes[-1])} is the largest tier",
-                info={"tier": _tier_name(k), "photo": clean, "tiers": tiers},  # photo, tiers: the review page
-            )
-            decision = log.get(cand.key)
-            if decision is None:
-                write_image(sheet, tier_sheet(clean, tiers[k], k))
-                decision = reviewer(cand)
-                log.record(cand, decision)
-            if decision.action == "accept":
-                yield photo.key, k
-                break
-            if decision.action == "reject" or not cand.can_grow:
-                yield photo.key, None
-                break
-
-
-def tier_sheet(clean: np.ndarray, tier: np.ndarray, k: int, *, width: int = 1200) -> np.ndarray:
-    """Review sheet for one tier: clean | tier on top, 2x centre crops of both below."""
-    top = [sheets.fit_width(x, width // 2) for x in (clean, tier)]
-    y0, x0, ch, cw = sheets.centre_box(clean.shape)
-    zoom = sheets.zoom_for(top[0].shape[1], cw)
-    texts = ("clean", f"tier {k}x{k} (sigma {tier_sigma(k):g})")
-    top = [sheets.label(x, t, scale=0.6, thickness=2, at=(4, 20), antialias=False)
-           for x, t in zip(top, texts)]
-    crops = [sheets.magnify(x[y0 : y0 + ch, x0 : x0 + cw], zoom) for x in (clean, tier)]
-    return sheets.grid([top, crops])
-
-
 # ----------------------------------------------------------------------------- video frames
 
 
@@ -455,152 +340,10 @@ def preview_sheet(
 
 # ----------------------------------------------------------------------------- photos
 
-#: scikit-image's bundled natural RGB photos with clear licences, and their provenance
-#: (from the docstrings of ``skimage.data``). Scene ids are ``skimage/<file>``.
-BUNDLED_PHOTOS: dict[str, str] = {
-    "astronaut.png": "scikit-image data: Eileen Collins, NASA Great Images; public domain",
-    "chelsea.png": "scikit-image data: Chelsea the cat; CC0 by Stefan van der Walt",
-    "coffee.png": "scikit-image data: coffee cup, Pikolo Espresso Bar; CC0 by Rachel Michetti",
-    "rocket.jpg": "scikit-image data: DSCOVR launch on Falcon 9, SpaceX; public domain",
-}
-
-
-@dataclass(frozen=True)
-class Photo:
-    """A clean photograph: its scene id (relative posix path), file and provenance note."""
-
-    key: str
-    path: Path
-    note: str = ""
-
-    @property
-    def stem(self) -> str:
-        """The key without its suffix: the base of every file name made from the photo."""
-        return str(PurePosixPath(self.key).with_suffix(""))
-
-
-def bundled_photos() -> list[Photo]:
-    """scikit-image's bundled CC0 / public-domain photos (no download; see BUNDLED_PHOTOS).
-
-    Raises
-    ------
-    InputError
-        None of them is in the installed scikit-image.
-    """
-    import skimage.data
-
-    folder = Path(skimage.data.__file__).parent
-    photos = [
-        Photo(f"skimage/{name}", folder / name, note)
-        for name, note in BUNDLED_PHOTOS.items()
-        if (folder / name).is_file()
-    ]
-    if not photos:
-        raise InputError(
-            f"{folder}: scikit-image's bundled photos are missing; pass a folder of clean photos."
-        )
-    return photos
-
-
-def find_photos(folder: str | os.PathLike, *, exclude: Iterable[str | os.PathLike] = ()) -> list[Photo]:
-    """Every image below ``folder`` (recursive, hidden files skipped), sorted by relative path.
-
-    ``exclude``: folders left out (an output dataset written inside ``folder``, see
-    :func:`rainset.inputs.check_outputs`).
-
-    Raises
-    ------
-    InputError
-        Not a folder, no images, or two images that differ only in suffix (``a.png``,
-        ``a.jpg``: their outputs would collide).
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(f"{root}: not a folder of clean photos.")
-    photos, stems = [], {}
-    for p in sorted(iter_files(root, exclude=exclude)):
-        rel = p.relative_to(root).as_posix()
-        if (
-            not p.is_file()
-            or not is_image_path(p)
-            or any(s.startswith(".") for s in rel.split("/"))
-        ):
-            continue
-        check_name(p, rel)  # rel becomes the sample id and part of every output path
-        photo = Photo(rel, p)
-        if photo.stem in stems:
-            raise InputError(
-                f"{root}: {stems[photo.stem]} and {rel} differ only in suffix; rename one."
-            )
-        stems[photo.stem] = rel
-        photos.append(photo)
-    if not photos:
-        raise InputError(
-            f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})."
-        )
-    photos.sort(key=lambda ph: ph.key)
-    return photos
-
-
-def photo_orientation(path: str | os.PathLike) -> int:
-    """The EXIF orientation :func:`load_photo` applies to ``path`` (1 = none)."""
-    with open(path, "rb") as f:
-        return exif_orientation(f.read(1 << 20))
-
-
-def load_photo(path: str | os.PathLike, *, max_size: int | None = None) -> np.ndarray:
-    """Read a photo as (H, W, 3) uint8 RGB (16-bit scaled down), shrunk so its longer side is
-    at most ``max_size`` (area interpolation) when given."""
-    img = to_uint8(read_image(path))
-    h, w = img.shape[:2]
-    if max_size is not None and max(h, w) > max_size:
-        s = max_size / max(h, w)
-        size = (max(1, round(w * s)), max(1, round(h * s)))
-        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-    return img
-
-
-def check_photos(photos: list[Photo]) -> None:
-    """Read every photo's header, so that an unreadable one fails a run before anything is
-    written (not after the photos before it).
-
-    Raises
-    ------
-    InputError
-        A photo that is missing or whose header cannot be read.
-    """
-    for photo in photos:
-        image_size(photo.path, decode=False)
-
-
-def find_semantic(photo: Photo, folder: str | os.PathLike) -> Path:
-    """The label map of ``photo`` in ``folder``, matched by relative path and file name.
-
-    Tried in order: the photo's relative path with any image suffix, then the Cityscapes
-    name (``*_leftImg8bit`` -> ``*_gtFine_labelIds.png``) at the same relative folder.
-
-    Raises
-    ------
-    InputError
-        No match.
-    """
-    folder = Path(folder)
-    stem = PurePosixPath(photo.stem)
-    names = [stem.with_suffix(s).as_posix() for s in (".png", *sorted(IMAGE_SUFFIXES))]
-    if stem.name.endswith("_leftImg8bit"):
-        city = stem.name[: -len("_leftImg8bit")] + "_gtFine_labelIds.png"
-        names.append((stem.parent / city).as_posix())
-    for name in names:
-        if (folder / name).is_file():
-            return folder / name
-    raise InputError(f"{folder}: no semantic map for {photo.key} (looked for {names[0]}, ...).")
-
-
 # ----------------------------------------------------------------------------- datasets
 
 
-def _tier_name(k: int) -> str:
-    return f"{k}x{k}"
+_tier_name = tier_name
 
 
 def sample_id(photo: Photo, variant: int) -> str:

@@ -41,6 +41,9 @@ A run ends at a cut, when a frame's displacement exceeds ``max_shift``, or when 
 change exceeds ``max_illumination``; frames whose foreground fraction exceeds
 ``max_foreground`` are dropped from it. Maximal remaining pieces of at least ``N`` frames are
 the kept segments; every other stretch gets a reason.
+
+About 650 lines: the scores above share one streaming pass over the frames; the motion
+estimator is :mod:`rainset.registration`'s, the policy :mod:`rainset.motion`'s.
 """
 
 from __future__ import annotations

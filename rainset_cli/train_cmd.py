@@ -285,6 +285,10 @@ def validate(dataset, run_dir, model_name, no_amp, **options):
     show = _Progress()
     try:
         result = run(dataset, run_dir, model=model_name, amp=not no_amp, progress=show, **options)
+    except KeyboardInterrupt as exc:  # the library's note names `resume`; a user types --resume
+        from rainset_cli.main import with_flags
+
+        raise KeyboardInterrupt(with_flags(str(exc), click.get_current_context().command)) from None
     finally:
         show.close()
     if result.report == {}:  # a DDP rank other than 0

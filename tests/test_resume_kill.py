@@ -372,12 +372,24 @@ def test_build_gt_leaves_no_thread_running(tmp_path):
 def test_validate_ctrl_c_says_what_a_resume_would_do(tmp_path):
     from types import SimpleNamespace
 
-    from rainset_cli.train_cmd import _interrupted
+    from rainset.train.validation import interrupted
+    from rainset_cli.main import with_flags
+    from rainset_cli.train_cmd import validate
 
     trainer = SimpleNamespace(step=37, ckpt_dir=tmp_path / "run" / "checkpoint")
     config = SimpleNamespace(checkpoint_every=500, iters=2000)
-    msg = _interrupted(trainer, config)
-    assert "before the first checkpoint" in msg and "step 500" in msg and "--resume" not in msg
+    msg = interrupted(trainer, config)
+    assert "before the first checkpoint" in msg and "step 500" in msg and "resume`" not in msg
+    # with a checkpoint the note says how to resume, and the command names the flag
+    trainer.ckpt_dir.mkdir(parents=True)
+    from safetensors.torch import save_file
+    import torch
+
+    save_file({"w": torch.zeros(1)}, str(trainer.ckpt_dir / "model.safetensors"),
+              metadata={"rainset": json.dumps({"step": 30})})
+    msg = interrupted(trainer, config)
+    assert "checkpoint at step 30" in msg and "`resume`" in msg
+    assert "--resume" in with_flags(msg, validate)
 
 
 def test_writer_rewrites_a_record_whose_files_were_deleted_in_place(tmp_path):

@@ -12,6 +12,10 @@ Splits are the dataset's, which are by scene (``rainset.dataset.SplitRule``); th
 splits frames itself. Patches follow the paper's "scaling and cropping" (SPANet seed,
 Sec. 4.2): a square region of side ``crop / s`` for a random scale ``s`` is resized to
 ``crop x crop``, plus a random horizontal flip.
+
+About 610 lines: the patch sources of the three objectives (paired, time-lapse pairs, rain
+direction) and the map-style :class:`PairedDataset` share the dataset's items and the crop and
+flip rules, which must stay one definition.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ progress bar. A run folder holds::
 Launched by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the trainer joins the process
 group (NCCL on CUDA, gloo on the CPU), wraps the model in DistributedDataParallel, splits the
 batch over the processes and lets rank 0 alone write files.
+
+About 530 lines: the configuration with its presets and the trainer with its objectives,
+resume state and distributed set-up; the losses live in :mod:`rainset.train.losses` and
+:mod:`rainset.train.objectives`.
 """
 
 from __future__ import annotations
