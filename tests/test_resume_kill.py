@@ -382,8 +382,8 @@ def test_validate_ctrl_c_says_what_a_resume_would_do(tmp_path):
     assert "before the first checkpoint" in msg and "step 500" in msg and "resume`" not in msg
     # with a checkpoint the note says how to resume, and the command names the flag
     trainer.ckpt_dir.mkdir(parents=True)
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(1)}, str(trainer.ckpt_dir / "model.safetensors"),
               metadata={"rainset": json.dumps({"step": 30})})
