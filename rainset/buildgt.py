@@ -376,7 +376,7 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
             if opts.stabilize:
                 from rainset.stabilize import stabilize
 
-                stab, registered = stabilize(stack[:n], opts.stabilize, opts.policy)
+                stab, registered = stabilize(stack[:n], opts.stabilize, opts.policy, summary=rep)
                 if not stab.ok:
                     registered = None
                     if not opts.allow_motion:

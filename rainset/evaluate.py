@@ -79,8 +79,10 @@ class Event(_PipelineEvent):
     - ``"scored"``: image ``done`` of ``total`` of the evaluation ``scene`` (its title) is
       scored; ``message`` is the sample id.
     - ``"tile"`` (derain): tile ``done`` of ``total`` of the image ``scene``.
-    - ``"written"`` (derain): input ``scene`` is done (a video: ``done`` frames of ``total``
-      with ``message`` ``"frame"``).
+    - ``"frame"`` (derain): frame ``done`` of ``total`` (None when not known) of the video
+      ``scene`` is derained.
+    - ``"written"`` (derain): the output of input ``scene`` is written, ``done`` of ``total``
+      output files.
     """
 
     info: dict = field(default_factory=dict)

@@ -104,6 +104,11 @@ def _call(fn, shard, args, cwd=None):
         return ("failed", str(exc))
 
 
+def _outcome(task: Task, shard: Path, status: str, value: Any) -> Outcome:
+    """The Outcome of what :func:`_call` returned: ``("ok", value)`` or ``("failed", why)``."""
+    return Outcome(task, shard, value if status == "ok" else None, None if status == "ok" else value)
+
+
 class LocalExecutor:
     """Tasks in ``workers`` worker processes of this machine (:mod:`rainset._workers`)."""
 
@@ -126,8 +131,7 @@ class LocalExecutor:
                 except Exception as exc:  # noqa: BLE001 - reported with its input
                     yield Outcome(task, shard, error=f"{type(exc).__name__}: {exc}")
                     continue
-                yield Outcome(task, shard, value if status == "ok" else None,
-                              None if status == "ok" else value)  # fmt: skip
+                yield _outcome(task, shard, status, value)
 
     def close(self) -> None:
         pass
@@ -198,8 +202,7 @@ class RayExecutor:
                     cause = getattr(exc, "cause", None) or exc
                     yield Outcome(task, shard, error=_one_line(f"{type(cause).__name__}: {cause}"))
                     continue
-                yield Outcome(task, shard, value if status == "ok" else None,
-                              None if status == "ok" else value)  # fmt: skip
+                yield _outcome(task, shard, status, value)
 
     def close(self) -> None:
         if self._started:

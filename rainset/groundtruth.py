@@ -526,79 +526,45 @@ def _estimate(frames, *, select, method, engine: Engine, tile_rows=None) -> GTRe
     )
 
 
-# The three kernels each engine provides, on x : (T, M) uint8. `tile` is elements per tile
+# The kernels each engine provides, on x : (T, M) uint8. `tile` is elements per tile
 # (pixels for luma) or None for automatic.
 
 
-def _mode_stats(x, *, luma, engine: Engine, tile):
+def _kernel(name, x, *args, engine: Engine, tile, **kw):
+    """Run kernel ``name`` of ``engine``'s back-end module on ``x``."""
     if engine == "numba":
-        from rainset import _gt_numba as nb
+        from rainset import _gt_numba
 
-        return nb.mode_stats(x, luma)
+        return getattr(_gt_numba, name)(x, *args, **kw)
+    tile = tile or _auto_tile(x)
     if engine.startswith("torch"):
         from rainset import _gt_torch
 
-        return _gt_torch.mode_stats(x, luma=luma, device=engine[6:], tile=tile or _auto_tile(x))
+        return getattr(_gt_torch, name)(x, *args, **kw, device=engine[6:], tile=tile)
     from rainset import _gt_numpy
 
-    return _gt_numpy.mode_stats(x, luma=luma, tile=tile or _auto_tile(x))
+    return getattr(_gt_numpy, name)(x, *args, **kw, tile=tile)
+
+
+def _mode_stats(x, *, luma, engine: Engine, tile):
+    return _kernel("mode_stats", x, luma=luma, engine=engine, tile=tile)
 
 
 def _percentile(x, k, r, *, engine: Engine, tile):
-    if engine == "numba":
-        from rainset import _gt_numba as nb
-
-        return nb.percentile(x, k, r)
-    if engine.startswith("torch"):
-        from rainset import _gt_torch
-
-        return _gt_torch.percentile(x, k, r, device=engine[6:], tile=tile or _auto_tile(x))
-    from rainset import _gt_numpy
-
-    return _gt_numpy.percentile(x, k, r, tile=tile or _auto_tile(x))
+    return _kernel("percentile", x, k, r, engine=engine, tile=tile)
 
 
 def _robust(x, table, *, engine: Engine, tile):
-    if engine == "numba":
-        from rainset import _gt_numba as nb
-
-        return nb.robust(x, table)
-    if engine.startswith("torch"):
-        from rainset import _gt_torch
-
-        return _gt_torch.robust(x, table, device=engine[6:], tile=tile or _auto_tile(x))
-    from rainset import _gt_numpy
-
-    return _gt_numpy.robust(x, table, tile=tile or _auto_tile(x))
+    return _kernel("robust", x, table, engine=engine, tile=tile)
 
 
 def _lowdev_hist(x, anchor, *, engine: Engine, tile):
-    if engine == "numba":
-        from rainset import _gt_numba as nb
-
-        return nb.lowdev_hist(x, anchor)
-    if engine.startswith("torch"):
-        from rainset import _gt_torch
-
-        return _gt_torch.lowdev_hist(x, anchor, device=engine[6:], tile=tile or _auto_tile(x))
-    from rainset import _gt_numpy
-
-    return _gt_numpy.lowdev_hist(x, anchor, tile=tile or _auto_tile(x))
+    return _kernel("lowdev_hist", x, anchor, engine=engine, tile=tile)
 
 
 def _anchored(x, anchor, wl, wu, *, engine: Engine, tile):
     args = (wl, wu, ANCHOR_RAIN_LEVEL, ANCHOR_MAX_RAIN)
-    if engine == "numba":
-        from rainset import _gt_numba as nb
-
-        return nb.anchored(x, anchor, *args)
-    if engine.startswith("torch"):
-        from rainset import _gt_torch
-
-        return _gt_torch.anchored(x, anchor, *args, device=engine[6:], tile=tile or _auto_tile(x))
-    from rainset import _gt_numpy
-
-    return _gt_numpy.anchored(x, anchor, *args, tile=tile or _auto_tile(x))
+    return _kernel("anchored", x, anchor, *args, engine=engine, tile=tile)
 
 
 def _auto_tile(x) -> int:

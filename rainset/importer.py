@@ -396,6 +396,7 @@ def import_paired(
         for src in planned.sources:
             w.add_source(src.path, note=note, sha256=src.sha256, scene=src.scene)
         written: dict[Path, str] = {}
+        clean_shape: dict[Path, tuple[int, ...]] = {}  # of the clean images written (not keep)
         later: deque[dict] = deque()
 
         def add(rec: dict) -> str:
@@ -422,15 +423,18 @@ def import_paired(
                 continue
             rainy = read_image(p.rainy)
             clean_rel = written.get(p.clean)
-            clean = read_image(p.clean)
-            if clean.shape != rainy.shape:
+            # A clean image shared by several rainy ones is decoded once (its shape kept).
+            clean = read_image(p.clean) if clean_rel is None else None
+            shape = clean_shape[p.clean] if clean is None else clean.shape
+            if shape != rainy.shape:
                 raise InputError(
                     f"{p.rainy}: size {rainy.shape[1]}x{rainy.shape[0]} differs from its clean "
-                    f"image {p.clean} ({clean.shape[1]}x{clean.shape[0]})."
+                    f"image {p.clean} ({shape[1]}x{shape[0]})."
                 )
             if clean_rel is None:
                 clean_rel = w.write_image(layout.imported_clean(p.scene, _safe(p.key)), clean)
                 written[p.clean] = clean_rel
+                clean_shape[p.clean] = clean.shape
             rainy_rel = w.write_image(layout.imported_rainy(p.scene, p.id), rainy)
             # Added a few pairs later, so the next pairs decode while these encode; add waits
             # for the record's images, so no line names an image not yet on disk.

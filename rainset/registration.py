@@ -532,19 +532,24 @@ def register_frames(
     reg = Registrar(policy, k, small[0].shape)
     reg.set_reference(small[0])
     out = [reg.measure(s, i) for i, s in enumerate(small)]
-    sh, sw = small[0].shape
     for _ in range(1, passes):
-        warped = []
-        for s, m in zip(small, out):
-            mat = model_matrix(keep_model(m, mode), (sh * k, sw * k))
-            mat = mat.copy()
-            mat[:, 2] /= k  # to analysis pixels (a power-of-two area average keeps centres)
-            warped.append(cv2.warpAffine(s, mat, (sw, sh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT))
+        warped = [register_analysis(s, m, k, mode) for s, m in zip(small, out)]
         ref = np.median(np.stack(warped), axis=0).astype(np.uint8)
         reg.set_reference(ref)
         reg.ref_brightness = float(small[0].mean())
         out = [reg.measure(s, i) for i, s in enumerate(small)]
     return [keep_model(m, mode) for m in out]
+
+
+def register_analysis(img: np.ndarray, m: FrameMotion, k: int, mode: str) -> np.ndarray:
+    """An analysis image (``k`` full-resolution pixels per pixel) moved back by its frame's
+    measured motion (the part ``mode`` undoes), bilinear."""
+    h, w = img.shape
+    mat = model_matrix(keep_model(m, mode), (h * k, w * k))
+    mat[:, 2] /= k  # to analysis pixels (a power-of-two area average keeps centres)
+    return cv2.warpAffine(
+        img, mat, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+    )
 
 
 def keep_model(m: FrameMotion, mode: str) -> FrameMotion:

@@ -14,6 +14,7 @@ the command line, which owns the terminal.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import logging
 import os
@@ -152,8 +153,6 @@ def auto_reviewer(threshold: float) -> Callable[[Candidate], Decision]:
     from rainset._checks import require_finite
 
     require_finite("threshold", threshold)
-    import functools
-
     # A partial of a module-level function: picklable, so it reaches worker processes.
     return functools.partial(_auto_review, threshold)
 
@@ -179,8 +178,6 @@ def file_reviewer(path: str | os.PathLike) -> Callable[[Candidate], Decision]:
     if not path.is_file():
         raise ReviewFileError(f"{path}: decisions file not found.")
     decisions = _load(path)["decisions"]
-    import functools
-
     return functools.partial(_file_review, path, decisions)  # picklable, as auto_reviewer's
 
 

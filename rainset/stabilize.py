@@ -43,9 +43,10 @@ import numpy as np
 
 from rainset.motion import STABILIZE_MODES, MotionPolicy
 from rainset.registration import (
-    MotionMeter,
+    MotionSummary,
     Registrar,
     analysis_luma,
+    measure_motion,
     model_matrix,
     register_frames,
 )
@@ -102,7 +103,7 @@ def warp(frame: np.ndarray, matrix: np.ndarray, crop: tuple[int, int, int, int])
     """The registered, cropped frame: ``frame`` sampled bicubically at ``matrix`` times each
     reference pixel of ``crop``."""
     x, y, w, h = crop
-    m = matrix.astype(np.float64).copy()
+    m = matrix.astype(np.float64)  # a new array: astype copies
     m[:, 2] += m[:, :2] @ np.array([x, y], float)  # output pixel (0, 0) is reference (x, y)
     return cv2.warpAffine(
         frame, m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
@@ -132,9 +133,16 @@ def common_crop(matrices: np.ndarray, shape: tuple[int, int], margin: int = CROP
 
 
 def stabilize(
-    frames: np.ndarray, mode: str = "translation", policy: MotionPolicy | None = None
+    frames: np.ndarray,
+    mode: str = "translation",
+    policy: MotionPolicy | None = None,
+    *,
+    summary: MotionSummary | None = None,
 ) -> tuple[Stabilization, np.ndarray | None]:
     """Register ``frames`` ((T, H, W, 3) uint8 RGB) to the first and judge the result.
+
+    ``summary``: the static check's :func:`rainset.registration.measure_motion` of these
+    frames under ``policy``, when the caller has it already (build-gt); measured here otherwise.
 
     Returns
     -------
@@ -147,10 +155,7 @@ def stabilize(
         raise ValueError(f"mode must be one of {STABILIZE_MODES}, got {mode!r}")
     policy = policy or MotionPolicy()
     h, w = frames[0].shape[:2]
-    meter = MotionMeter(policy)  # the static check's own measurement
-    for f in frames:
-        meter.update(f)
-    plain = meter.report()
+    plain = summary if summary is not None else measure_motion(frames, policy)
     if math.isinf(plain.max_shift):
         refused = (
             f"the picture changes beyond measuring at frame {plain.worst} (moving foreground "

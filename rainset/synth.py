@@ -338,12 +338,7 @@ def preview_sheet(
     return sheets.grid(rows)
 
 
-# ----------------------------------------------------------------------------- photos
-
 # ----------------------------------------------------------------------------- datasets
-
-
-_tier_name = tier_name
 
 
 def sample_id(photo: Photo, variant: int) -> str:
@@ -552,15 +547,15 @@ def _render_photo(task: _Task, enc: EncodePool) -> Iterator[tuple[dict, list]]:
     tiers = lowpass_tiers(clean) if opt.tiers == "store" or opt.tier_choice == "rule" else {}
     if opt.tiers == "store":
         shared["tiers"] = {
-            _tier_name(k): save_shared(layout.synth_tier(_tier_name(k), photo.stem), t)
+            tier_name(k): save_shared(layout.synth_tier(tier_name(k), photo.stem), t)
             for k, t in tiers.items()
         }
     if opt.tier_choice == "rule":
         k, kept = choose_tier(clean, tiers)
-        shared["tier"] = _tier_name(k)
-        shared["tier_detail_kept"] = dict(zip(map(_tier_name, sorted(tiers)), kept))
+        shared["tier"] = tier_name(k)
+        shared["tier_detail_kept"] = dict(zip(map(tier_name, sorted(tiers)), kept))
     elif opt.tier_choice == "review":
-        shared["tier"] = _tier_name(task.tier)
+        shared["tier"] = tier_name(task.tier)
     if task.semantic is not None:
         shared["semantic"] = save_shared(layout.synth_semantic(photo.stem), _load_labels(task, clean))
     source = {"source": photo.key, "source_sha256": task.sha256}

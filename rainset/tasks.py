@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rainset.lock import LEASE_S, REFRESH_S, LockedError
+from rainset.lock import LEASE_S, REFRESH_S, FolderLock, LockedError
 
 
 def _wait_for_lock(open_writer):
@@ -89,8 +89,6 @@ def pairs_shard(shard, source, options, split_rule, image_format, jpeg_quality, 
 
 
 def _check_lock(folder: Path) -> None:
-    from rainset.lock import FolderLock
-
     FolderLock(folder).check()
 
 

@@ -59,11 +59,16 @@ def detail_kept(clean: np.ndarray, tier: np.ndarray) -> float:
     Fine detail is the mean absolute Laplacian of grey level (the pixel-scale structure a
     low-pass tier should drop); the ratio of the tier's to the clean image's.
     """
-    lap = [
-        float(cv2.mean(np.abs(cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_16S)))[0])
-        for x in (clean, tier)
-    ]
-    return lap[1] / lap[0] if lap[0] > 0 else 0.0
+    return _kept(_fine_detail(clean), tier)
+
+
+def _fine_detail(x: np.ndarray) -> float:
+    """Mean absolute Laplacian of the grey level of ``x`` (see :func:`detail_kept`)."""
+    return float(cv2.mean(np.abs(cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_16S)))[0])
+
+
+def _kept(base: float, tier: np.ndarray) -> float:
+    return _fine_detail(tier) / base if base > 0 else 0.0
 
 
 def choose_tier(clean: np.ndarray, tiers: dict[int, np.ndarray]) -> tuple[int, list[float]]:
@@ -76,7 +81,8 @@ def choose_tier(clean: np.ndarray, tiers: dict[int, np.ndarray]) -> tuple[int, l
     kept : detail kept by each tier, in the order of ``sorted(tiers)``.
     """
     sizes = sorted(tiers)
-    kept = [_r(detail_kept(clean, tiers[k])) for k in sizes]
+    base = _fine_detail(clean)  # once, not once per tier
+    kept = [_r(_kept(base, tiers[k])) for k in sizes]
     for k, d in zip(sizes, kept):
         if d <= TIER_DETAIL_KEPT:
             return k, kept

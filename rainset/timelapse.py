@@ -73,9 +73,8 @@ from rainset.registration import (
     _grid_tiles,  # noqa: F401
     _median3,
     counts_as_moving,
-    keep_model,
-    model_matrix,
     phase_shifts,  # noqa: F401
+    register_analysis,
 )
 
 logger = logging.getLogger(__name__)
@@ -295,7 +294,7 @@ class StaticScorer:
         # take medians over and to keep, plenty for "what share of the frame moves".
         half = cv2.resize(img, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
         if cfg.stabilize and flag == "" and m.measured:  # compare frames registered to the run's reference
-            half = _register_half(half, m, self.factor, cfg.stabilize)
+            half = register_analysis(half, m, 2 * self.factor, cfg.stabilize)
         self._chunk.append((row, half))
         if len(self._chunk) >= cfg.chunk:
             out += self._flush()
@@ -328,15 +327,6 @@ class StaticScorer:
             out.append(FrameScore(**row))
         self._chunk = []
         return out
-
-
-def _register_half(half: np.ndarray, m, factor: int, mode: str) -> np.ndarray:
-    """A half-analysis-resolution image moved back by its frame's measured motion."""
-    h, w = half.shape
-    k = 2 * factor  # full-resolution pixels per half-analysis pixel
-    mat = model_matrix(keep_model(m, mode), (h * k, w * k))
-    mat[:, 2] /= k
-    return cv2.warpAffine(half, mat, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
 
 
 def score_frames(

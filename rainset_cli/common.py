@@ -52,16 +52,16 @@ def finite_floats(value: str, option: str) -> tuple[float, ...]:
 def check_test_scenes(named: Iterable[str], scenes: Iterable[str], where: object) -> None:
     """Refuse ``--test-scenes`` entries that name no scene of the run (a usage error).
 
-    ``scenes`` are the run's scene ids; ``where`` names the input in the message.
+    ``scenes`` are the run's scene ids; ``where`` names the input in the message. The check is
+    the library's (:func:`rainset.pipelines._common.check_test_scenes`), said as click says it.
     """
-    known = list(dict.fromkeys(scenes))
-    unknown = [s for s in dict.fromkeys(named) if s not in set(known)]
-    if unknown:
-        shown = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
-        raise click.BadParameter(
-            f"no scene {', '.join(unknown)} in {where} (scenes: {shown or 'none'})",
-            param_hint="--test-scenes",
-        )
+    from rainset.errors import ParameterError
+    from rainset.pipelines._common import check_test_scenes as check
+
+    try:
+        check(named, scenes, where)
+    except ParameterError as exc:
+        raise click.BadParameter(exc.message, param_hint="--test-scenes") from None
 
 
 #: stdout for results, stderr for messages and progress.

@@ -73,23 +73,21 @@ class Dataset:
         if split is not None and split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
 
-    def samples(self, *, split: str | None = None, scene: str | None = None) -> Iterator[dict]:
-        """Manifest records (samples, or frames of a timelapse dataset), in file order."""
+    def _records(self, path: Path, split: str | None, scene: str | None) -> Iterator[dict]:
         self._check_filter(split)
-        for _, rec in iter_jsonl(manifest_path(self.root)):
+        for _, rec in iter_jsonl(path):
             if (split is None or rec.get("split") == split) and (
                 scene is None or rec.get("scene") == scene
             ):
                 yield rec
 
+    def samples(self, *, split: str | None = None, scene: str | None = None) -> Iterator[dict]:
+        """Manifest records (samples, or frames of a timelapse dataset), in file order."""
+        yield from self._records(manifest_path(self.root), split, scene)
+
     def pairs(self, *, split: str | None = None, scene: str | None = None) -> Iterator[dict]:
         """Records of ``pairs.jsonl``; none for a paired dataset."""
-        self._check_filter(split)
-        for _, rec in iter_jsonl(pairs_path(self.root)):
-            if (split is None or rec.get("split") == split) and (
-                scene is None or rec.get("scene") == scene
-            ):
-                yield rec
+        yield from self._records(pairs_path(self.root), split, scene)
 
     def scenes(self) -> list[str]:
         """Sorted scene ids present in the manifest."""

@@ -332,10 +332,17 @@ def paired_samples(ds: Dataset, split: str) -> list[Sample]:
     return out
 
 
+def frame_pairs(ds: Dataset) -> int:
+    """How many frame pairs a time-lapse dataset holds (0 for other kinds)."""
+    if ds.kind != "timelapse":
+        return 0
+    return ds.meta.get("counts", {}).get("pairs", 0)
+
+
 def timelapse_note(ds: Dataset, fmt: str) -> list[str]:
     """The note a layout without frame pairs gives for a time-lapse dataset."""
-    n = ds.meta.get("counts", {}).get("pairs", 0)
-    if ds.kind != "timelapse" or not n:
+    n = frame_pairs(ds)
+    if not n:
         return []
     return [
         f"the {fmt} layout holds (rainy, clean) pairs only: each frame was written with its "

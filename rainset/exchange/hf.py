@@ -28,6 +28,7 @@ from rainset.exchange._common import (
     clean_up_refusals,
     close_output,
     encode_name,
+    frame_pairs,
     group_names,
     label_fields,
     open_checked,
@@ -69,7 +70,7 @@ def export_hf(
     out = Path(out)
     placer = Placer(link)
     result = ExportResult(out, "hf", resumed=resumed)
-    pair_mode = ds.kind == "timelapse" and ds.meta.get("counts", {}).get("pairs", 0) > 0
+    pair_mode = frame_pairs(ds) > 0
     rows_by_split = {}
     dropped: set[str] = set()
     for sp in splits:

@@ -27,6 +27,7 @@ from rainset.exchange._common import (
     clean_up_refusals,
     close_output,
     encode_name,
+    frame_pairs,
     label_fields,
     open_checked,
     open_output,
@@ -95,7 +96,7 @@ def export_webdataset(
     resumed = open_output(out, ds, "webdataset", {"split": split, "shard_size": str(shard_size)})
     out = Path(out)
     result = ExportResult(out, "webdataset", resumed=resumed)
-    pair_mode = ds.kind == "timelapse" and ds.meta.get("counts", {}).get("pairs", 0) > 0
+    pair_mode = frame_pairs(ds) > 0
     for sp in splits:
         groups = _pair_groups(ds, sp) if pair_mode else _sample_groups(ds, sp)
         shards, current, size = [], [], 0

@@ -140,10 +140,10 @@ def planned(call):
 
 def check_test_scenes(named: Iterable[str], scenes: Iterable[str], where: object) -> None:
     """Refuse ``test_scenes`` entries that name no scene of the run."""
-    known = list(dict.fromkeys(scenes))
-    unknown = [s for s in dict.fromkeys(named) if s not in set(known)]
+    known = dict.fromkeys(scenes)  # in order, and a set to look names up in
+    unknown = [s for s in dict.fromkeys(named) if s not in known]
     if unknown:
-        shown = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
+        shown = ", ".join(list(known)[:10]) + (" ..." if len(known) > 10 else "")
         raise ParameterError(
             "test_scenes", f"no scene {', '.join(unknown)} in {where} (scenes: {shown or 'none'})"
         )

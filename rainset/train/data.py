@@ -119,6 +119,22 @@ def _resize(img: np.ndarray, size: int, *, nearest: bool = False) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
+def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """A (H, W) bool mask resized to ``size x size``, nearest neighbour."""
+    return _resize(mask.astype(np.uint8), size, nearest=True).astype(bool)
+
+
+def _window(rng: np.random.Generator, h: int, w: int, crop: int,
+            scale: tuple[float, float]) -> tuple[slice, slice]:
+    """The random square of the paper's scaling and cropping: side ``crop / s`` for
+    ``s`` drawn from ``scale``, at most the image's shorter side, anywhere in the image."""
+    s = rng.uniform(*scale)
+    side = int(min(round(crop / s), h, w))
+    y = int(rng.integers(h - side + 1))
+    x = int(rng.integers(w - side + 1))
+    return slice(y, y + side), slice(x, x + side)
+
+
 class PatchSource:
     """Random augmented patches from a list of items, with an in-memory image cache.
 
@@ -197,20 +213,20 @@ class PatchSource:
         """
         rainy, clean, mask = self.load(int(rng.integers(len(self.items))))
         h, w = rainy.shape[:2]
-        s = rng.uniform(*self.scale)
-        side = int(min(round(self.crop / s), h, w))
-        y = int(rng.integers(h - side + 1))
-        x = int(rng.integers(w - side + 1))
-        win = (slice(y, y + side), slice(x, x + side))
-        r = _resize(rainy[win], self.crop)
-        c = _resize(clean[win], self.crop)
-        if mask is None:
-            m = rain_mask(r, c, threshold=self.mask_threshold)
-        else:
-            m = _resize(mask[win].astype(np.uint8), self.crop, nearest=True).astype(bool)
+        win = _window(rng, h, w, self.crop, self.scale)
+        r, c, m = self._cut(rainy, clean, mask, win)
         if self.flip and rng.random() < 0.5:
             r, c, m = r[:, ::-1], c[:, ::-1], m[:, ::-1]
         return np.ascontiguousarray(r), np.ascontiguousarray(c), np.ascontiguousarray(m)
+
+    def _cut(self, rainy, clean, mask, win) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rainy, clean, mask) of window ``win`` resized to ``crop``; the rain mask of the
+        resized pair when the item stores none."""
+        r = _resize(rainy[win], self.crop)
+        c = _resize(clean[win], self.crop)
+        if mask is None:
+            return r, c, rain_mask(r, c, threshold=self.mask_threshold)
+        return r, c, _resize_mask(mask[win], self.crop)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -473,15 +489,6 @@ def pair_items(dataset: Dataset, *, split: str | None) -> list[PairItem]:
     return out
 
 
-def _window(rng: np.random.Generator, h: int, w: int, crop: int,
-            scale: tuple[float, float]) -> tuple[slice, slice]:
-    s = rng.uniform(*scale)
-    side = int(min(round(crop / s), h, w))
-    y = int(rng.integers(h - side + 1))
-    x = int(rng.integers(w - side + 1))
-    return slice(y, y + side), slice(x, x + side)
-
-
 class PairPatchSource:
     """Random augmented patches of frame pairs: one window, scale and flip for both frames and
     both moving-object masks (as :class:`PatchSource` cuts a sample), with a frame cache.
@@ -542,7 +549,7 @@ class PairPatchSource:
             if m is None:
                 out.append(np.zeros((self.crop, self.crop), bool))
             else:
-                out.append(_resize(m[win].astype(np.uint8), self.crop, nearest=True).astype(bool))
+                out.append(_resize_mask(m[win], self.crop))
         if self.flip and rng.random() < 0.5:
             out = [a[:, ::-1] for a in out]
         return tuple(np.ascontiguousarray(a) for a in out)
@@ -603,13 +610,8 @@ class DirectionPatchSource(PatchSource):
         rmap = self._rain_map(index)
         h, w = rainy.shape[:2]
         win = _window(rng, h, w, self.crop, self.scale)
-        r = _resize(rainy[win], self.crop)
-        c = _resize(clean[win], self.crop)
+        r, c, m = self._cut(rainy, clean, mask, win)
         z = _resize(rmap[win], self.crop)
-        if mask is None:
-            m = rain_mask(r, c, threshold=self.mask_threshold)
-        else:
-            m = _resize(mask[win].astype(np.uint8), self.crop, nearest=True).astype(bool)
         flipped = bool(self.flip and rng.random() < 0.5)
         if flipped:
             r, c, m, z = r[:, ::-1], c[:, ::-1], m[:, ::-1], z[:, ::-1]

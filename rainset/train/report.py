@@ -51,6 +51,7 @@ from rainset.evaluate import (
     METRICS,
     PSNR_CAP,
     ImageScore,
+    _check_count,
     centre_crop,
     eval_items,
     output_path,
@@ -113,10 +114,7 @@ def evaluate(
 
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
         raise ParameterError("examples", f"must be a whole number >= 0, got {examples!r}")
-    if eval_crop is not None and (
-        isinstance(eval_crop, bool) or not isinstance(eval_crop, int) or eval_crop < 16
-    ):
-        raise ParameterError("eval_crop", f"must be a whole number >= 16, got {eval_crop!r}")
+    _check_count("eval_crop", eval_crop, 16)
     item_list = pick_evenly(eval_items(dataset, split=split), eval_max)
     keep = _pick_examples(item_list, examples)
     for it in item_list:

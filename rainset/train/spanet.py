@@ -49,7 +49,7 @@ def _pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
             or not x.is_contiguous(memory_format=torch.channels_last)):  # fmt: skip
         return conv(x)
     w = conv.weight.contiguous(memory_format=torch.channels_last)
-    return torch.ops.aten.mkldnn_convolution(x, w, None, [0, 0], [1, 1], [1, 1], 1)
+    return torch.ops.aten.mkldnn_convolution(x, w, conv.bias, [0, 0], [1, 1], [1, 1], 1)
 
 
 class Bottleneck(nn.Module):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from rainset.errors import InputError, ParameterError
-from rainset.evaluate import Event, ProgressFn
+from rainset.evaluate import Event, ProgressFn, _check_count
 from rainset.options import ValidateOptions, merged
 
 __all__ = ["validate", "ValidateResult", "OUTPUTS_DIR"]
@@ -55,11 +55,7 @@ class ValidateResult:
 
 def _check(opts: ValidateOptions) -> None:
     def whole(name: str, least: int) -> None:
-        v = getattr(opts, name)
-        if v is None:
-            return
-        if isinstance(v, bool) or not isinstance(v, int) or v < least:
-            raise ParameterError(name, f"must be a whole number >= {least}, got {v!r}")
+        _check_count(name, getattr(opts, name), least)
 
     for name in ("iters", "batch", "eval_max"):
         whole(name, 1)
