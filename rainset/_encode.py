@@ -66,9 +66,12 @@ class EncodePool:
         self.max_pending = max_pending
         self._slots = threading.BoundedSemaphore(max_pending)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rainset-encode")
-        self._lock = threading.Lock()
+        # Outstanding writes as a set of tokens: set.add/discard are atomic under the GIL, so
+        # the done callback (run on a pool thread) takes no lock that a Ctrl-C or SIGTERM in the
+        # main thread could leave held (Python 3.11's `with lock:` is not signal-safe), which
+        # would hang the threads' shutdown.
+        self._live: set[object] = set()
         self._error: BaseException | None = None
-        self._outstanding = 0
         self._peak = 0
         self._closed = False
 
@@ -80,7 +83,7 @@ class EncodePool:
     @property
     def outstanding(self) -> int:
         """Writes queued or running now."""
-        return self._outstanding
+        return len(self._live)
 
     @property
     def peak(self) -> int:
@@ -104,24 +107,23 @@ class EncodePool:
         # Wait for a free slot in short steps, so a failure seen meanwhile stops the caller.
         while not self._slots.acquire(timeout=0.1):
             self._raise_if_failed()
-        with self._lock:
-            self._outstanding += 1
-            self._peak = max(self._peak, self._outstanding)
+        token = object()
+        self._live.add(token)
+        self._peak = max(self._peak, len(self._live))
         try:
             fut = self._pool.submit(fn, *args, **kwargs)
         except BaseException:
-            self._release(None)
+            self._release(None, token)
             raise
-        fut.add_done_callback(self._release)
+        fut.add_done_callback(lambda f: self._release(f, token))
         return fut
 
-    def _release(self, fut: Future | None) -> None:
-        with self._lock:
-            self._outstanding -= 1
-            if fut is not None and not fut.cancelled():
-                exc = fut.exception()
-                if exc is not None and self._error is None:
-                    self._error = exc
+    def _release(self, fut: Future | None, token: object) -> None:
+        self._live.discard(token)
+        if fut is not None and not fut.cancelled():
+            exc = fut.exception()
+            if exc is not None and self._error is None:
+                self._error = exc
         self._slots.release()
 
     def _raise_if_failed(self) -> None:
