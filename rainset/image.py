@@ -7,6 +7,7 @@ PNG may be 8 or 16 bit; JPEG is 8 bit. Every write is atomic.
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -152,23 +153,39 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return read_image_oriented(path)[0]
 
 
-#: PNG encoder settings, chosen by measurement (``benchmarks/bench_png.py``, OpenCV 5.0,
-#: issue 14) and recorded in each dataset's ``rainset.json``. Colour and 16-bit images: zlib
-#: level 2 with the Up filter on every row (on 15 real rainy frames and photos 0.45x the time
-#: of the level 3 used before, 0.98x its size; on the synthetic benchmark images 0.46x, 1.08x
-#: in sum, 1.12x at worst). 8-bit single-channel images (masks, label maps): level 1, RLE, no
-#: filter (0.3x the time, 0.86x the size: long runs of one value are what RLE is for).
-PNG_SETTINGS: dict[str, dict[str, int | str]] = {
-    "color": {"level": 2, "strategy": "default", "filter": "up"},
-    "grey": {"level": 1, "strategy": "rle", "filter": "none"},
+#: PNG encoder settings, chosen by measurement (``benchmarks/bench_png.py``, OpenCV 5.0 with
+#: libpng 1.6, issue 14) and recorded in each dataset's ``rainset.json``. ``filter`` is one
+#: row filter for every row, or a list in order of preference (encode speed): per image, the
+#: one that deflates a sample of the image's rows smallest, a later one only where it saves
+#: ``trial["margin"]`` (:func:`png_trial`, the sample ``trial["sample"]`` of the image's
+#: bytes; OpenCV takes one filter, or libpng's per-row choice among several, which costs as
+#: much as the deflate). ``fallback``: where the trial
+#: predicts the file more than ``above`` times the size the setting before issue 14 gives
+#: (level 3, libpng's per-row choice among all five filters), the image is encoded at
+#: ``fallback["level"]`` (sparse images: some residuals, where a longer match search pays).
+#: Colour and 16-bit images: zlib level 2; Up on camera frames and real photos, Average or
+#: Paeth on smooth or upscaled photos, none on sparse residuals and rain maps. Against level 3
+#: on bench_png.py's images: see docs/synth.md (about 0.5x the encode time, the trial
+#: included, and at most 1.07x the size of any image). 8-bit single-channel images (masks, label maps): level 1, RLE, Up (0.3x the time, at
+#: most 0.93x the size: long runs of one value are what RLE is for, and Up makes a streak's
+#: rows repeat).
+PNG_SETTINGS: dict[str, dict] = {
+    "color": {
+        "level": 2,
+        "strategy": "default",
+        "filter": ["up", "none", "avg", "paeth"],
+        "trial": {"sample": 0.01, "margin": 0.01},
+        "fallback": {"level": 3, "above": 1.05},
+    },
+    "grey": {"level": 1, "strategy": "rle", "filter": "up"},
 }
 
-_PNG_STRATEGY = {
-    "default": "IMWRITE_PNG_STRATEGY_DEFAULT",
-    "rle": "IMWRITE_PNG_STRATEGY_RLE",
-    "filtered": "IMWRITE_PNG_STRATEGY_FILTERED",
-    "huffman": "IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY",
-    "fixed": "IMWRITE_PNG_STRATEGY_FIXED",
+_PNG_STRATEGY = {  # name -> (OpenCV flag, zlib strategy for the trial)
+    "default": ("IMWRITE_PNG_STRATEGY_DEFAULT", "Z_DEFAULT_STRATEGY"),
+    "rle": ("IMWRITE_PNG_STRATEGY_RLE", "Z_RLE"),
+    "filtered": ("IMWRITE_PNG_STRATEGY_FILTERED", "Z_FILTERED"),
+    "huffman": ("IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY", "Z_HUFFMAN_ONLY"),
+    "fixed": ("IMWRITE_PNG_STRATEGY_FIXED", "Z_FIXED"),
 }
 _PNG_FILTER = {  # "default": OpenCV's choice (no parameter given)
     "none": "IMWRITE_PNG_FILTER_NONE",
@@ -179,20 +196,123 @@ _PNG_FILTER = {  # "default": OpenCV's choice (no parameter given)
     "fast": "IMWRITE_PNG_FAST_FILTERS",
     "all": "IMWRITE_PNG_ALL_FILTERS",
 }
+_ROW_FILTERS = ("none", "sub", "up", "avg", "paeth")  # PNG filter types 0..4
+#: The trial's sample: this many strips of this many consecutive rows, evenly spaced, of
+#: the middle columns (as many as the sample's share of the bytes allows, at least
+#: _TRIAL_MIN_BYTES in all).
+_TRIAL_STRIPS, _TRIAL_ROWS, _TRIAL_MIN_BYTES = 4, 8, 4096
+
+
+def _png_row_filter(x: np.ndarray, b: np.ndarray, bpp: int, name: str) -> np.ndarray:
+    """PNG filter ``name`` of the byte rows ``x`` (uint8, (n, bytes)) whose rows above are
+    ``b``; ``bpp``: bytes per pixel (the filters' left neighbour)."""
+    if name == "none":
+        return x
+    if name == "up":
+        return x - b
+    a = np.zeros_like(x)
+    a[:, bpp:] = x[:, :-bpp]
+    if name == "sub":
+        return x - a
+    if name == "avg":  # floor((a + b) / 2) without leaving uint8
+        return x - ((a >> 1) + (b >> 1) + (a & b & 1))
+    if name == "paeth":
+        c = np.zeros_like(b)
+        c[:, bpp:] = b[:, :-bpp]
+        a16, b16, c16 = (v.astype(np.int16) for v in (a, b, c))
+        pa, pb, pc = np.abs(b16 - c16), np.abs(a16 - c16), np.abs(a16 + b16 - 2 * c16)
+        return x - np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    raise ValueError(f"a filter trial takes single row filters {_ROW_FILTERS}, got {name!r}")
+
+
+def _deflated_size(data: np.ndarray, level: int, strategy: str = "default") -> int:
+    z = zlib.compressobj(
+        int(level), zlib.DEFLATED, 15, 8, getattr(zlib, _PNG_STRATEGY[strategy][1])
+    )
+    return len(z.compress(data)) + len(z.flush())
+
+
+def png_trial(image: np.ndarray, setting: dict) -> tuple[int, str]:
+    """The zlib level and row filter ``setting`` (one of :data:`PNG_SETTINGS`) gives ``image``.
+
+    With a list of filters: the one whose rows deflate smallest on a sample of the image,
+    a later one of the list only where it is ``trial["margin"]`` smaller than the best
+    before it. The sample: :data:`_TRIAL_STRIPS` strips of :data:`_TRIAL_ROWS` rows, evenly
+    spaced (all rows of a small image), of the middle columns, ``trial["sample"]`` of the
+    image's bytes (at least :data:`_TRIAL_MIN_BYTES`), filtered as libpng does (RGB order,
+    16-bit samples big-endian, each row against the image row above it) and deflated with
+    zlib at the setting's level and strategy. With a ``fallback``: the sample is also
+    filtered as libpng 1.6 chooses per row among all five filters (the least sum of absolute
+    signed bytes) and deflated at level 3 (the setting before issue 14); when the chosen
+    filter's sample is more than ``above`` times that, the fallback level is used.
+    Deterministic: the same pixels give the same answer. ``image`` is the array as encoded
+    (BGR for colour).
+    """
+    level, strategy, filters = int(setting["level"]), str(setting["strategy"]), setting["filter"]
+    fallback = setting.get("fallback")
+    if isinstance(filters, str):
+        if fallback is None:
+            return level, filters
+        filters = [filters]
+    trial = setting.get("trial") or {}
+    margin = float(trial.get("margin", 0.0))
+    h, w = image.shape[:2]
+    bpp = (image.shape[2] if image.ndim == 3 else 1) * image.itemsize
+    if h <= _TRIAL_STRIPS * _TRIAL_ROWS:  # a small image: all of its rows
+        idx = np.arange(h)
+    else:
+        starts = np.linspace(0, h - _TRIAL_ROWS, _TRIAL_STRIPS + 2).astype(int)[1:-1]
+        idx = (starts[:, None] + np.arange(_TRIAL_ROWS)).ravel()
+    budget = max(_TRIAL_MIN_BYTES, float(trial.get("sample", 1.0)) * image.nbytes)
+    cw = int(min(w, max(8, budget // (len(idx) * bpp))))
+    crop = image[:, (w - cw) // 2 : (w - cw) // 2 + cw]
+
+    def byte_rows(i: np.ndarray) -> np.ndarray:
+        sel = crop[i] if crop.ndim == 2 else crop[i][..., ::-1]  # BGR in, RGB in the file
+        sel = sel.astype(">u2") if sel.dtype == np.uint16 else sel
+        return np.ascontiguousarray(sel).reshape(len(i), -1).view(np.uint8)
+
+    x = byte_rows(idx)
+    b = byte_rows(np.maximum(idx - 1, 0))
+    b[idx == 0] = 0  # the first row has none above
+    rows = {
+        name: _png_row_filter(x, b, bpp, name) for name in (_ROW_FILTERS if fallback else filters)
+    }
+    sizes = {name: _deflated_size(rows[name], level, strategy) for name in filters}
+    best = filters[0]
+    for name in filters[1:]:
+        if sizes[name] < (1.0 - margin) * sizes[best]:
+            best = name
+    if fallback is None:
+        return level, best
+    cost = np.stack(
+        [np.abs(rows[n].view(np.int8).astype(np.int32)).sum(axis=1) for n in _ROW_FILTERS]
+    )
+    legacy = np.stack([rows[n] for n in _ROW_FILTERS])[cost.argmin(axis=0), np.arange(len(idx))]
+    if sizes[best] > float(fallback["above"]) * _deflated_size(legacy, 3):
+        return int(fallback["level"]), best
+    return level, best
 
 
 def png_params(image: np.ndarray, settings: dict | None = None) -> list[int]:
-    """The ``cv2.imencode`` parameters for ``image`` (as stored) from ``settings`` (default
-    :data:`PNG_SETTINGS`: ``{"color"|"grey": {"level", "strategy", "filter"}}``)."""
+    """The ``cv2.imencode`` parameters for ``image`` as encoded (BGR for colour) from
+    ``settings`` (default :data:`PNG_SETTINGS`: ``{"color"|"grey": {"level", "strategy",
+    "filter"[, "fallback"]}}``; a list of filters or a fallback: :func:`png_trial` decides
+    for this image)."""
     settings = PNG_SETTINGS if settings is None else settings
     s = settings["grey" if image.ndim == 2 and image.dtype == np.uint8 else "color"]
-    params = [cv2.IMWRITE_PNG_COMPRESSION, int(s["level"])]
-    strategy = getattr(cv2, _PNG_STRATEGY[str(s["strategy"])], None)
-    if strategy is not None:
-        params += [cv2.IMWRITE_PNG_STRATEGY, strategy]
-    flt = getattr(cv2, _PNG_FILTER.get(str(s["filter"]), ""), None)
-    if flt is not None and hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV >= 4.11
-        params += [cv2.IMWRITE_PNG_FILTER, flt]
+    strategy, flt = str(s["strategy"]), s["filter"]
+    has_filter = hasattr(cv2, "IMWRITE_PNG_FILTER")  # OpenCV >= 4.11; before, its defaults
+    level = int(s["level"])
+    if has_filter and (not isinstance(flt, str) or s.get("fallback")):
+        level, flt = png_trial(image, s)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, level]
+    flag = getattr(cv2, _PNG_STRATEGY[strategy][0], None)
+    if flag is not None:
+        params += [cv2.IMWRITE_PNG_STRATEGY, flag]
+    flag = getattr(cv2, _PNG_FILTER.get(str(flt), ""), None)
+    if has_filter and flag is not None:
+        params += [cv2.IMWRITE_PNG_FILTER, flag]
     return params
 
 
@@ -226,19 +346,19 @@ def write_image(
         raise ValueError(f"16-bit images can only be written as PNG, got {path.name}")
     if image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"image must be uint8 or uint16, got {image.dtype}")
+    if suffix in (".jpg", ".jpeg") and not 1 <= quality <= 100:
+        raise ValueError(f"quality must be in 1..100, got {quality}")
+    bgr = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
     if suffix in (".jpg", ".jpeg"):
-        if not 1 <= quality <= 100:
-            raise ValueError(f"quality must be in 1..100, got {quality}")
         params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     elif suffix == ".png":
         params = (
-            png_params(image)
+            png_params(bgr)  # the array as encoded: the filter trial sees the bytes libpng gets
             if png_compression is None
             else [cv2.IMWRITE_PNG_COMPRESSION, int(png_compression)]
         )
     else:
         params = []
-    bgr = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(suffix, bgr, params)
     if not ok:
         raise ValueError(f"OpenCV cannot encode {suffix!r} images ({path})")

@@ -36,8 +36,9 @@ MASK_THRESHOLD = 13
 #: 200} ... adding {10, 20, 50} frames").
 DENSITY: dict[str, tuple[int, int]] = {"sparse": (20, 10), "normal": (100, 20), "dense": (200, 50)}
 
-#: Default residual-rain score (mean split-half disagreement, 8-bit levels) under which the
-#: ``auto`` review accepts a build-gt window; measured values in docs/groundtruth.md.
+#: Default residual-rain score (:func:`rainset.review.split_half_score`: the split-half
+#: disagreement in 8-bit levels, weighted by N under a codec) under which the ``auto`` review
+#: accepts a build-gt window (a predicted error of 0.31 levels); measured values in docs/groundtruth.md.
 AUTO_THRESHOLD = 1.0
 
 #: Frames per time-lapse sequence: the paper's N (Sec. III-E, "We set C = 186 and N = 30").

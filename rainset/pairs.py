@@ -176,19 +176,36 @@ def plan_scenes(
 
 
 class _Thumbs:
-    """A few evenly spread thumbnails of a stream of unknown length (stride doubles)."""
+    """A few evenly spread thumbnails of a stream of unknown length (stride doubles).
 
-    def __init__(self, width: int = 240, keep: int = 16) -> None:
+    ``expected``: the frame count the source declares (0: unknown). The stride the stream ends
+    with is then known from the start, and only the thumbnails :meth:`three` returns are made
+    (each costs an RGB conversion of a frame scored on its luma plane). A stream longer than
+    declared still doubles the stride; a middle thumbnail not made is then the nearest made.
+    """
+
+    def __init__(self, width: int = 240, keep: int = 16, expected: int = 0) -> None:
         self.width, self.keep, self.stride = width, keep, 1
-        self.items: list[tuple[int, np.ndarray]] = []
-        self.last: tuple[int, np.ndarray] | None = None
+        self.items: list[tuple[int, np.ndarray | None]] = []
+        self.last: tuple[int, object] | None = None
+        self.wanted: set[int] | None = None  # None: every item's thumbnail
+        if expected > 0:
+            while -(-expected // self.stride) > keep:
+                self.stride *= 2
+            m = -(-expected // self.stride)  # items: the multiples of the stride
+            n_list = m + ((expected - 1) % self.stride != 0)  # and the last frame
+            mid = n_list // 2
+            self.wanted = {0, self.stride * mid if mid < m else expected - 1}  # the last: at the end
 
-    def _small(self, frame: np.ndarray) -> np.ndarray:
-        return sheets.fit_width(frame, self.width, upscale=True)
+    def _small(self, frame) -> np.ndarray:
+        rgb = frame if isinstance(frame, np.ndarray) else frame.rgb()
+        return sheets.fit_width(rgb, self.width, upscale=True)
 
-    def add(self, i: int, frame: np.ndarray) -> None:
+    def add(self, i: int, frame) -> None:
+        """Frame ``i``: an RGB array or a :class:`rainset._analysis_frames.DecodedFrame`."""
         if i % self.stride == 0:
-            self.items.append((i, self._small(frame)))
+            made = self.wanted is None or i in self.wanted
+            self.items.append((i, self._small(frame) if made else None))
             if len(self.items) > self.keep:
                 self.stride *= 2
                 self.items = [t for t in self.items if t[0] % self.stride == 0]
@@ -197,9 +214,47 @@ class _Thumbs:
     def three(self) -> list[tuple[int, np.ndarray]]:
         """First, middle and last thumbnail."""
         items = list(self.items)
-        if self.last is not None and items[-1][0] != self.last[0]:
-            items.append((self.last[0], self._small(self.last[1])))
-        return [items[0], items[len(items) // 2], items[-1]]
+        last_i, last = self.last if self.last is not None else (None, None)
+        if last_i is not None and items[-1][0] != last_i:
+            items.append((last_i, None))
+        out = []
+        for j in (0, len(items) // 2, len(items) - 1):
+            i, img = items[j]
+            if img is None and i != last_i:  # not made (a miscounted stream): the nearest made
+                made = [t[0] for t in items if t[1] is not None] + [last_i]
+                i = min(made, key=lambda k: (abs(k - i), k))
+                img = dict(items).get(i)
+            if img is None:
+                img = self._small(last)
+            out.append((i, img))
+        return out
+
+
+#: Frames decoded ahead of the scoring (memory: that many decoded frames, 0.5 MB each at
+#: 720 x 480, 3 MB at 1080p, in YUV).
+_AHEAD = 3
+
+
+def analysis_pass(
+    source: str | os.PathLike,
+    *,
+    config: StaticConfig | None = None,
+    min_length: int = N_FRAMES,
+    expected: int = 0,
+) -> tuple[list[FrameScore], list[Segment], list[Rejection], int, _Thumbs]:
+    """The first read of a scene: :func:`analyse_scene` on its luma planes
+    (:func:`rainset._analysis_frames.iter_decoded`, decoding on a thread a few frames ahead of
+    the scoring), plus the thumbnails of its contact sheet (``expected``: the frame count the
+    source declares). ``benchmarks/bench_timelapse.py`` times this against decoding alone."""
+    from rainset._analysis_frames import iter_decoded
+
+    thumbs = _Thumbs(expected=expected)
+    frames = iter_decoded(source, ahead=_AHEAD)
+    try:
+        out = analyse_scene(_tap(frames, thumbs), config=config, min_length=min_length)
+    finally:
+        frames.close()  # stops the decoding thread at once if the scoring failed
+    return (*out, thumbs)
 
 
 def analyse_scene(
@@ -212,7 +267,8 @@ def analyse_scene(
 
     Parameters
     ----------
-    frames : iterable of (H, W, 3) uint8 ndarray, e.g. ``iter_frames(source)``.
+    frames : iterable of (H, W, 3) uint8 ndarray, e.g. ``iter_frames(source)``, or of
+        frames of :func:`rainset._analysis_frames.iter_decoded` (scored on their luma plane).
     config, min_length : see :class:`StaticConfig` and :func:`find_segments`.
 
     Returns
@@ -227,7 +283,7 @@ def analyse_scene(
     return scores, segments, rejections, scorer.factor or 1
 
 
-def _tap(frames: Iterable[np.ndarray], thumbs: _Thumbs) -> Iterator[np.ndarray]:
+def _tap(frames: Iterable, thumbs: _Thumbs) -> Iterator:
     for i, frame in enumerate(frames):
         thumbs.add(i, frame)
         yield frame
@@ -286,7 +342,7 @@ def build_pairs(
     if scenes is None:
         scenes = plan_scenes(input_path, out, root=root, scene=scene,
                              allow_duplicate_sources=allow_duplicate_sources)  # fmt: skip
-    check_sources(scenes, out)
+    infos = check_sources(scenes, out)
     results = []
     with EncodePool() as enc, DatasetWriter(  # frames encode on every core (rainset._encode)
         out, kind="timelapse", params=options.params(), split_rule=split_rule or SplitRule(),
@@ -304,15 +360,16 @@ def build_pairs(
                     logger.warning("%s: records missing from %s; redoing the scene", scene, out)
                     result = None
             if result is None:
-                result = _build_scene(scene, source, out, writer, options)
+                result = _build_scene(scene, source, out, writer, options, infos.get(scene))
                 atomic_write_text(done, json.dumps(result.to_json(), indent=1) + "\n")
             results.append(result)
             yield result
     write_report(out, results, options, str(input_path))
 
 
-def check_sources(scenes: SourcePlan, out: str | os.PathLike) -> None:
-    """Open every scene still to do in ``out`` (its header only), before anything is written.
+def check_sources(scenes: SourcePlan, out: str | os.PathLike) -> dict:
+    """Open every scene still to do in ``out`` (its header only), before anything is written;
+    returns ``{scene: VideoInfo}`` for them (a scene's run then does not probe it again).
 
     Raises
     ------
@@ -320,16 +377,17 @@ def check_sources(scenes: SourcePlan, out: str | os.PathLike) -> None:
         A source is not a video or frame folder that can be read: the run fails before the
         scenes ahead of it are written, not after.
     """
-    for src in scenes.sources:
-        if not layout.tl_scene_result(out, src.scene).is_file():
-            probe(src.path)
+    return {
+        src.scene: probe(src.path)
+        for src in scenes.sources
+        if not layout.tl_scene_result(out, src.scene).is_file()
+    }
 
 
-def _build_scene(scene: str, source: Path, out: Path, writer, options: PairsOptions) -> SceneResult:
-    info = probe(source)
-    thumbs = _Thumbs()
-    scores, segments, rejections, factor = analyse_scene(
-        _tap(iter_frames(source), thumbs), config=options.static, min_length=options.n_frames
+def _build_scene(scene: str, source: Path, out: Path, writer, options: PairsOptions, info=None) -> SceneResult:
+    info = info or probe(source)
+    scores, segments, rejections, factor, thumbs = analysis_pass(
+        source, config=options.static, min_length=options.n_frames, expected=info.frame_count
     )
     stabs: dict = {}
     if options.static.stabilize and segments:

@@ -73,6 +73,7 @@ from rainset.registration import (
     _grid_tiles,  # noqa: F401
     _median3,
     counts_as_moving,
+    mean_level,
     phase_shifts,  # noqa: F401
     register_analysis,
 )
@@ -132,8 +133,8 @@ class FrameScore:
 
 
 def _ncc(a: np.ndarray, b: np.ndarray) -> float:
-    a = a.astype(np.float32) - float(a.mean())
-    b = b.astype(np.float32) - float(b.mean())
+    a = a.astype(np.float32) - mean_level(a)
+    b = b.astype(np.float32) - mean_level(b)
     den = math.sqrt(float(np.vdot(a, a)) * float(np.vdot(b, b)))
     return float(np.vdot(a, b)) / den if den > 0 else 1.0
 
@@ -216,7 +217,9 @@ class StaticScorer:
 
         Parameters
         ----------
-        frame : (H, W, 3) uint8 ndarray, RGB, the same size as the first one.
+        frame : (H, W, 3) uint8 ndarray, RGB, the same size as the first one; or a frame of
+            :func:`rainset._analysis_frames.iter_decoded`, scored on its luma plane (no RGB
+            conversion; what ``rainset pairs`` does).
         """
         self._raw.append(self._small(frame))
         self._n_in += 1
@@ -249,7 +252,7 @@ class StaticScorer:
         if self._reg is None:
             self._reg = Registrar(self._policy, self.factor, img.shape)
         fft = self._reg.transform(img)
-        brightness = float(img.mean())
+        brightness = mean_level(img)
         row = {"index": index, "run": self._run, "brightness": brightness}
         flag = "start"
         dx = dy = spread = illumination = cut = 0.0
@@ -317,7 +320,7 @@ class StaticScorer:
         m_bright = float(median.mean())
         out = []
         for row, img in self._chunk:
-            mean = float(img.mean())
+            mean = mean_level(img)
             gain = np.float32(m_bright / mean if mean > 0 else 1.0)
             diff = np.abs(img.astype(np.float32) * gain - median)
             row["foreground"] = float(np.count_nonzero(diff > cfg.foreground_level)) / diff.size

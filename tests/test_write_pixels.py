@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from click.testing import CliRunner
 from conftest import rain_frames, textured_background
-from test_encode import png_row_filters
+from test_encode import allowed_row_filters, as_written_again, png_row_filters
 
 from rainset.image import PNG_SETTINGS, rain_mask, read_image, write_image
 from rainset_cli.main import cli
@@ -33,15 +33,19 @@ def _decode(path: Path) -> np.ndarray:
 
 
 def _every_png_written_with_the_settings(root: Path) -> int:
-    """Check the row filters of every PNG under ``root`` (Up for colour and 16-bit, none for
-    8-bit grey: rainset.image.PNG_SETTINGS); returns how many there are."""
-    want = {"up": 2, "none": 0}
-    pngs = [p for p in root.rglob("*.png") if "previews" not in p.parts and not p.name.startswith(".")]
+    """Check that every PNG under ``root`` holds the bytes that the settings recorded in its
+    ``rainset.json`` give for its pixels (rainset.image.PNG_SETTINGS), each row filtered with
+    one of the filters they list; returns how many PNGs there are."""
+    recorded = json.loads((root / "rainset.json").read_text())["png"]
+    assert recorded == PNG_SETTINGS
+    pngs = [
+        p for p in root.rglob("*.png") if "previews" not in p.parts and not p.name.startswith(".")
+    ]
     for p in pngs:
         img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
         kind = "grey" if img.ndim == 2 and img.dtype == np.uint8 else "color"
-        assert png_row_filters(p) == {want[PNG_SETTINGS[kind]["filter"]]}, p
-    assert json.loads((root / "rainset.json").read_text())["png"] == PNG_SETTINGS
+        assert png_row_filters(p) <= allowed_row_filters(recorded[kind]["filter"]), p
+        assert p.read_bytes() == as_written_again(p, recorded), p
     return len(pngs)
 
 
@@ -74,7 +78,19 @@ def test_build_gt_pngs_decode_to_the_frames_the_estimate_and_the_masks(tmp_path)
 def test_build_gt_no_masks_writes_the_same_frames_without_masks(tmp_path):
     clip, frames = _clip(tmp_path)
     out = tmp_path / "gt"
-    _run("build-gt", clip, "-o", out, "--review", "accept", "--frames", "10", "--max-frames", "10", "--no-masks")
+    _run(
+        "build-gt",
+        clip,
+        "-o",
+        out,
+        "--review",
+        "accept",
+        "--frames",
+        "10",
+        "--max-frames",
+        "10",
+        "--no-masks",
+    )
     recs = _records(out)
     assert len(recs) == 10 and all("mask" not in r for r in recs)
     assert not (out / "mask").exists()
@@ -96,7 +112,9 @@ def test_synth_pngs_decode_to_the_rendered_arrays(tmp_path):
     opt = S.SynthOptions(per_image=2)
     for r in recs:
         clean = S.load_photo(photos / f"{r['source']}")
-        params = S.sample_params(clean.shape, config=opt.config, rng=S.sample_seed(0, r["source"], r["variant"]))
+        params = S.sample_params(
+            clean.shape, config=opt.config, rng=S.sample_seed(0, r["source"], r["variant"])
+        )
         ren = S.render(clean, params, mask_threshold=opt.config.mask_threshold)
         rain16 = np.clip(np.rint(ren.rain / S.RAIN_MAP_SCALE), 0, 65535).astype(np.uint16)
         assert np.array_equal(_decode(out / r["clean"]), clean)
@@ -114,11 +132,28 @@ def test_synth_no_residual_and_lazy_tiers_write_only_what_is_asked(tmp_path):
     photos = tmp_path / "photos"
     write_image(photos / "p0.png", textured_background(40, 56, seed=3))
     out = tmp_path / "syn"
-    _run("synth", photos, "-o", out, "--per-image", "2", "--test-fraction", "0", "--no-residual", "--tiers", "lazy")
+    _run(
+        "synth",
+        photos,
+        "-o",
+        out,
+        "--per-image",
+        "2",
+        "--test-fraction",
+        "0",
+        "--no-residual",
+        "--tiers",
+        "lazy",
+    )
     recs = _records(out)
     assert len(recs) == 2 and all("residual" not in r and "tiers" not in r for r in recs)
     assert not (out / "residual").exists() and not (out / "tiers").exists()
-    assert {p.parts[len(out.parts)] for p in out.rglob("*.png")} == {"clean", "rainy", "mask", "rain_map"}
+    assert {p.parts[len(out.parts)] for p in out.rglob("*.png")} == {
+        "clean",
+        "rainy",
+        "mask",
+        "rain_map",
+    }
     assert json.loads((out / "rainset.json").read_text())["params"]["residual"] is False
 
 
@@ -155,11 +190,17 @@ def test_import_pngs_decode_to_the_source_images(tmp_path):
         write_image(tmp_path / "clean" / n, clean)
         write_image(tmp_path / "rain" / n, np.clip(clean.astype(int) + 40, 0, 255).astype(np.uint8))
     out = tmp_path / "imp"
-    _run("import", "paired", tmp_path / "rain", tmp_path / "clean", "-o", out, "--test-fraction", "0")
+    _run(
+        "import", "paired", tmp_path / "rain", tmp_path / "clean", "-o", out, "--test-fraction", "0"
+    )
     recs = _records(out)
     assert len(recs) == len(names)
     for r in recs:
         src = r["source"]
-        assert np.array_equal(_decode(out / r["rainy"]), read_image(tmp_path / "rain" / Path(src["rainy"]).name))
-        assert np.array_equal(_decode(out / r["clean"]), read_image(tmp_path / "clean" / Path(src["clean"]).name))
+        assert np.array_equal(
+            _decode(out / r["rainy"]), read_image(tmp_path / "rain" / Path(src["rainy"]).name)
+        )
+        assert np.array_equal(
+            _decode(out / r["clean"]), read_image(tmp_path / "clean" / Path(src["clean"]).name)
+        )
     assert _every_png_written_with_the_settings(out) == 2 * len(names)
