@@ -27,7 +27,8 @@ absolute error of the method's estimate against the truth): Spearman within each
 the whole grid, per codec and method, for the score (rainset.review.split_half_score) and the
 plain split-half disagreement it started from; and the calibration of ``--review auto``
 (predicted error, what the default threshold accepts). ``--score-only`` runs just that part
-(spa, anchored, robust; about 2.5 min on cached clips; benchmarks/quality_gt_score_results.md).
+(spa, anchored, robust; about 2.5 min on cached clips). The whole grid's output, one run:
+benchmarks/quality_gt_results.md.
 
 Usage:
     python benchmarks/quality_gt.py [--size 480] [--frames 20,50,100] [--codecs none,18,28]
@@ -51,6 +52,7 @@ import numpy as np
 from rainset.demo import example_photo
 from rainset.groundtruth import estimate_clean
 from rainset.metrics import psnr, ssim
+from rainset.options import MASK_THRESHOLD
 from rainset.video import read_frames, write_video
 
 PHOTOS = ("coffee", "astronaut", "chelsea")
@@ -75,8 +77,8 @@ def clean_clip(photo: np.ndarray, n: int = CLIP_FRAMES) -> np.ndarray:
     return np.stack([_noise(photo, 10000 + k) for k in range(n)])
 
 
-def rainy_clip(photo: np.ndarray, density: str, n: int = CLIP_FRAMES, seed: int = 7, threshold: int = 13):
-    """(n, H, W, 3) uint8 rainy clip and (n, H, W) bool rain masks (rain adds >= threshold levels)."""
+def rainy_clip(photo: np.ndarray, density: str, n: int = CLIP_FRAMES, seed: int = 7):
+    """(n, H, W, 3) uint8 rainy clip and (n, H, W) uint8: the most the rain raised each pixel's channels."""
     from rainset.streaks import rain_layer, sample_params
     from rainset.synth import composite
 
@@ -89,7 +91,7 @@ def rainy_clip(photo: np.ndarray, density: str, n: int = CLIP_FRAMES, seed: int 
             p = dataclasses.replace(p, layers=tuple(
                 dataclasses.replace(lay, per_mpx=lay.per_mpx * TORRENTIAL_FACTOR) for lay in p.layers))
         rainy = composite(photo, rain_layer(photo.shape, p), blend=p.blend)
-        masks.append((rainy.astype(np.int16) - photo).max(axis=2) >= threshold)
+        masks.append((rainy.astype(np.int16) - photo).max(axis=2).clip(0, 255).astype(np.uint8))
         frames.append(_noise(rainy, 20000 + 1000 * seed + k))
     return np.stack(frames), np.stack(masks)
 
@@ -105,18 +107,24 @@ def through_codec(frames: np.ndarray, codec: str, tmp: Path, name: str) -> np.nd
     return out
 
 
+#: Part of every cache file name: a clip made with other constants is never reused.
+CACHE_KEY = f"s{NOISE_SIGMA:g}_t{TORRENTIAL_FACTOR:g}_m{MASK_THRESHOLD}"
+
+
 def composites(photos, densities, codecs, size, tmp: Path, n_clip: int = CLIP_FRAMES, keep: int | None = None,
                cache: Path | None = None):
-    """Yield (photo, density, codec, decoded rainy clip, truth (H, W, 3) float64, rain share, masks).
+    """Yield (photo, density, codec, decoded rainy clip, truth (H, W, 3) float64, rain share, touched).
 
-    ``keep`` frames of the rainy clip (and its rain masks) are kept (all when None). With
+    ``touched`` (bool, one per kept frame and pixel) is where the rain layer changed the pixel at
+    all (the oracle's masks); the rain share counts the samples it raised by MASK_THRESHOLD or
+    more, over the whole clip. ``keep`` frames of the rainy clip are kept (all when None). With
     ``cache``, each decoded clip, truth and mask stack is saved there (``.npy``) and loaded on a
-    later run with the same arguments instead of being made and encoded again.
+    later run with the same arguments and constants instead of being made and encoded again.
     """
     keep = keep or n_clip
     for name in photos:
         photo = None
-        tag = f"{name}_{size}_{n_clip}"
+        tag = f"{name}_{size}_{n_clip}_{CACHE_KEY}"
         truths = {}
         for c in codecs:
             f = cache / f"{tag}_truth_{c}.npy" if cache else None
@@ -132,37 +140,27 @@ def composites(photos, densities, codecs, size, tmp: Path, n_clip: int = CLIP_FR
         clean = None
         for d in densities:
             files = {c: cache / f"{tag}_{d}_{keep}_{c}.npy" for c in codecs} if cache else {}
-            fmask = cache / f"{tag}_{d}_{keep}_masks.npy" if cache else None
+            fmask = cache / f"{tag}_{d}_{keep}_touched.npy" if cache else None
             fshare = cache / f"{tag}_{d}_share.npy" if cache else None
             if cache and fmask.exists() and fshare.exists() and all(f.exists() for f in files.values()):
-                masks, share = np.load(fmask), float(np.load(fshare))
+                touched, share = np.load(fmask), float(np.load(fshare))
                 for c in codecs:
-                    yield name, d, c, np.load(files[c]), truths[c], share, masks
+                    yield name, d, c, np.load(files[c]), truths[c], share, touched
                 continue
             if photo is None:
                 photo = example_photo(name, max_side=size)
-            rainy, masks = rainy_clip(photo, d, n_clip)
-            share = float(masks.mean())
-            masks = masks[:keep]
+            rainy, amount = rainy_clip(photo, d, n_clip)
+            share = float((amount >= MASK_THRESHOLD).mean())
+            touched = amount[:keep] > 0
+            del amount
             if cache:
-                np.save(fmask, masks)
+                np.save(fmask, touched)
                 np.save(fshare, np.float64(share))
             for c in codecs:
                 out = through_codec(rainy, c, tmp, f"{name}_{d}")[:keep]
                 if cache:
                     np.save(files[c], out)
-                yield name, d, c, out, truths[c], share, masks
-
-
-def touched_masks(name: str, density: str, size: int, n_clip: int, keep: int, cache: Path | None) -> np.ndarray:
-    """(keep, H, W) bool: where the rain layer changed the pixel at all (the oracle's masks)."""
-    f = cache / f"{name}_{size}_{n_clip}_{density}_{keep}_touched.npy" if cache else None
-    if f is not None and f.exists():
-        return np.load(f)
-    masks = rainy_clip(example_photo(name, max_side=size), density, n_clip, threshold=1)[1][:keep]
-    if f is not None:
-        np.save(f, masks)
-    return masks
+                yield name, d, c, out, truths[c], share, touched
 
 
 # --- methods ----------------------------------------------------------------------------------
@@ -200,6 +198,8 @@ def mask_oracle(stack: np.ndarray, masks: np.ndarray) -> np.ndarray:
     count = keep.sum(axis=0)
     total = (stack.astype(np.float64) * keep).sum(axis=0)
     return np.where(count > 0, total / np.maximum(count, 1), np.median(stack, axis=0))
+
+
 #: Methods also run at 1/4 scale beside the RPCA reference.
 SMALL_METHODS = ("SPA (luma)", "anchored")
 SCALE = 4
@@ -249,38 +249,35 @@ def main() -> None:
     codecs = args.codecs.split(",")
     densities = args.densities.split(",")
     photos = args.photos.split(",")
-    from rainset.review import predicted_error
+    from rainset.review import frozen_share, predicted_error
 
     rows = []  # dict per (photo, density, codec, n, method)
     cand = []  # dict per (photo, density, codec, n, method): score and true error
     shares = {}
-    touched_cache = {}
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        for photo, d, c, full, truth, share, _masks in composites(
+        for photo, d, c, full, truth, share, touched in composites(
             photos, densities, codecs, args.size, Path(tmp), args.clip_frames, keep=max(counts),
             cache=args.cache,
         ):
             shares.setdefault(d, []).append(share)
-            if (photo, d) not in touched_cache:
-                touched_cache.clear()
-                touched_cache[photo, d] = touched_masks(photo, d, args.size, args.clip_frames, max(counts), args.cache)
-            touched = touched_cache[photo, d]
             small_truth = downscale(truth) if not args.no_rpca else None
+            rpca = not args.no_rpca and not args.score_only
+            small_full = np.stack([downscale(f) for f in full]) if rpca else None  # each frame once, for every N
             for n in counts:
                 stack = full[:n]
+                share = frozen_share(stack) if not args.no_score else None  # the same for every scored method
                 for name, fn in METHODS.items():
                     if args.score_only and name not in SCORED:
                         continue
                     img = fn(stack) if name != ORACLE else mask_oracle(stack, touched[:n])
                     rows.append(dict(photo=photo, d=d, c=c, n=n, m=name, psnr=psnr(img, truth, data_range=255),
                                      ssim=ssim(img, truth, data_range=255)))
-                    if name in ("SPA (luma)", "anchored", "robust") and not args.no_score:
-                        method = {"SPA (luma)": "spa"}.get(name, name)
+                    if name in SCORED and not args.no_score:
                         cand.append(dict(photo=photo, d=d, c=c, n=n, m=name, err=mae(img, truth),
-                                         **score_parts(stack, method)))
-                if not args.no_rpca and not args.score_only:
-                    small = np.stack([downscale(f) for f in stack])
+                                         **score_parts(stack, SCORED[name], share)))
+                if rpca:
+                    small = small_full[:n]
                     imgs = {"RPCA": rpca_background(small)}
                     for name in SMALL_METHODS:
                         imgs[name] = METHODS[name](small)
@@ -365,15 +362,14 @@ CODEC_FLOOR = {"none": {"coffee": 0.160, "astronaut": 0.153, "chelsea": 0.161},
                "28": {"coffee": 2.746, "astronaut": 2.322, "chelsea": 2.582}}
 
 
-def score_parts(stack: np.ndarray, method: str) -> dict:
-    """The score of ``stack`` for ``method`` and its parts: split-half disagreement (the score
-    before issue 16) and its rain part, frozen share, codec weight."""
-    from rainset.review import codec_weight, combine_score, frozen_share, split_half_parts
+def score_parts(stack: np.ndarray, method: str, share: float) -> dict:
+    """The score of ``stack`` for ``method`` (rainset.review.split_half_score, given the stack's
+    frozen share) and its parts: split-half disagreement (the score before issue 16), its rain
+    part, the frozen share."""
+    from rainset.review import combine_score, split_half_parts
 
     rain, rest = split_half_parts(stack, lambda x: estimate_clean(x, method=method).image)
-    share = frozen_share(stack)
-    return dict(split=rain + rest, rain=rain, share=share, weight=codec_weight(share),
-                score=combine_score(rain, rest, share, len(stack)))
+    return dict(split=rain + rest, rain=rain, share=share, score=combine_score(rain, rest, share, len(stack)))
 
 
 def _spearman_rows(cand, codecs, photos, key):

@@ -29,6 +29,7 @@ import numpy as np
 from rainset import sheets
 from rainset.errors import ReviewFileError
 from rainset.fsutil import atomic_write_text
+from rainset.options import MASK_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ def split_half_score(frames: np.ndarray, estimate: Callable[[np.ndarray], np.nda
 
 
 #: Split differences of at least this many levels count as rain (the rain-mask threshold).
-RAIN_LEVELS = 13
+RAIN_LEVELS = MASK_THRESHOLD
 
 
 def split_half_parts(frames: np.ndarray, estimate: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
@@ -300,7 +301,7 @@ def frozen_share(frames: np.ndarray) -> float:
     x = frames[:, ::s, ::s]
     same = quiet = 0
     for t0 in range(0, x.shape[0] - 1, 64):  # 64 pairs at a time: a few MB of temporaries
-        c = np.asarray(x[t0 : t0 + 65]).astype(np.int16)
+        c = x[t0 : t0 + 65].astype(np.int16)
         ends = ((c == 0) | (c == 255)).any(axis=-1)
         clip = ends[1:] | ends[:-1]
         d = np.abs(c[1:] - c[:-1]).max(axis=-1)

@@ -124,8 +124,9 @@ def _describe(c) -> str:
 @click.option("--decisions", type=click.Path(dir_okay=False, path_type=Path), default=ReviewOptions.decisions,
               help="Decisions file for --review file.")
 @click.option("--auto-threshold", type=FiniteFloat(min=0), default=None,
-              help="--review auto accepts at or under this residual-rain score (mean split-half disagreement, "
-              f"levels; 1.0 predicts an error of 0.31 levels).  [default: {ReviewOptions.auto_threshold:g}]")
+              help="--review auto accepts at or under this residual-rain score (split-half disagreement in "
+              "levels, weighted by N under a codec; 1.0 predicts an error of 0.31 levels without one).  "
+              f"[default: {ReviewOptions.auto_threshold:g}]")
 @click.option("--open", "open_viewer", is_flag=True, help="Open each preview sheet with the system viewer.")
 @web_options
 @click.option("--allow-motion", is_flag=True, default=_B.allow_motion, help="Estimate even when the camera moves (results blur).")
