@@ -18,7 +18,15 @@ and the ratios: build-gt clean / decode-only (target <= 1.5x), build-gt all / de
 small crop against a plain per-pixel Python loop (the released notebook took ~187 s per
 100-frame video with such loops).
 
-Usage: python benchmarks/bench_buildgt.py [--repeat 3] [--frames 200] [--height 1080]
+Each row starts --pause seconds (default 4) after the one before: the development VM hands
+memory a process freed back to its host after a few seconds, and a process started sooner gets
+that memory already backed: the first touch of the 1.2 GB frame stack then costs ~0.1 s of
+CPU instead of the 1.5-1.8 s a run on its own pays, and a build-gt row that follows a large
+one looks faster than it is. The pause does not remove all of it (the second of two build-gt
+runs 10 s apart measured 0.2-1 s faster, whichever ran second): compare changes of the code
+with the runs' order alternating.
+
+Usage: python benchmarks/bench_buildgt.py [--repeat 3] [--frames 200] [--height 1080] [--pause 4]
 """
 
 from __future__ import annotations
@@ -93,6 +101,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--height", type=int, default=1080)
+    ap.add_argument("--pause", type=float, default=4.0, help="seconds between rows (see above)")
     args = ap.parse_args()
     cache = HERE / ".cache"
     cache.mkdir(exist_ok=True)
@@ -127,6 +136,7 @@ def main() -> None:
     samples: dict[str, list] = {k: [] for k in rows}
     for _ in range(args.repeat):  # interleaved: a change of load hits every row alike
         for name, fn in rows.items():
+            time.sleep(args.pause)
             samples[name].append(fn())
             shutil.rmtree(work, ignore_errors=True)  # keep the disk use to one output
             work.mkdir()
@@ -135,7 +145,7 @@ def main() -> None:
     t = {k: M.medians(v) for k, v in samples.items()}
     dec, ref, clean, full, legacy = (t[k][0] for k in rows)
     print(f"clip: {clip.name}  cores: {os.cpu_count()}  OpenCV {cv2.__version__}  repeat: {args.repeat} (medians; "
-          "peak RSS the largest)")
+          f"peak RSS the largest; {args.pause:g} s between rows)")
     note = {
         "decode-only": "1.00x",
         "decode + encode (reference)": f"{ref / dec:.2f}x decode-only",

@@ -10,11 +10,14 @@ decode-only child (``iter_frames`` over the clip, as ``bench_buildgt.py`` does),
   probe + plan        probe the clip, plan windows, open the dataset
   wait for frames     the main thread waiting on the decode thread (decoding not overlapped)
   stack fill          copying decoded frames into the window's frame stack
-  motion check        MotionMeter.update (luma, downscale) and .report (phase correlation)
+  motion check        MotionMeter.update (luma, downscale) and .report (phase correlation; since
+                      issue 14 also every 16 frames while the window decodes)
   estimate            estimate_clean (numba kernels; their cache load runs in a thread meanwhile)
-  preview             the preview sheet and its PNG
+  preview             the preview sheet and its PNG on the main thread (none with --review accept
+                      since issue 14: drawn and encoded by the encoder pool meanwhile)
   clean PNG + flush   writing the window's clean image(s) and waiting for the encoder pool
-  exit                after the command returns: interpreter shutdown, joins
+  exit                after the command returns: interpreter shutdown, joins (the CLI freezes the
+                      objects out of the final garbage collections since issue 14)
   other               the rest of the command (review log, manifest, messages)
 
 Also printed: the CPU time (user + sys, all threads) of both processes and its ratio, the

@@ -25,8 +25,6 @@ swap a frame for one whose deviation was within a tenth of a level of it (realra
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,8 +32,8 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from rainset.registration import analysis_luma
-from rainset.video import Source, _decoded, _image_frames, _resolve, _rotate
+from rainset.registration import analysis_luma, halve
+from rainset.video import Source, _decoded, _image_frames, _resolve, _rotate, read_ahead
 
 #: 8-bit pixel formats whose first plane is the luma, limited range (16-235).
 _LIMITED = frozenset(
@@ -101,10 +99,7 @@ class DecodedFrame:
         y = y.reshape(plane.height, plane.line_size)[:, : plane.width]
         if self._rot:
             y = _rotate(y, self._rot)
-        while factor > 1:
-            h, w = y.shape
-            y = cv2.resize(y, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-            factor //= 2
+        y = halve(y, factor)
         # Full range as the RGB conversion takes it: a JPEG-range format or tag (PyAV's
         # reformatter honours the frame's colour range).
         full = fmt in _FULL or self._av.color_range == _JPEG_RANGE
@@ -127,51 +122,7 @@ def iter_decoded(source: Source, *, ahead: int = 0) -> Iterator[DecodedFrame]:
         if res.kind != "video"
         else _video(res.path)
     )
-    return _ahead(frames, ahead) if ahead > 0 else frames
-
-
-_END = object()
-
-
-def _ahead(frames: Iterator[DecodedFrame], depth: int) -> Iterator[DecodedFrame]:
-    """``frames`` produced on a daemon thread, at most ``depth`` waiting (a bounded queue)."""
-    ready: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for f in frames:
-                if not put(f):
-                    break
-            else:
-                put(_END)
-        except BaseException as exc:  # handed to the caller, raised there
-            put(exc)
-        finally:
-            frames.close()  # this thread's generator: closed where it ran
-
-    worker = threading.Thread(target=run, name="rainset-decode-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = ready.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
+    return read_ahead(frames, ahead) if ahead > 0 else frames
 
 
 def _video(path: Path) -> Iterator[DecodedFrame]:

@@ -6,7 +6,7 @@ camera, asks the reviewer, and writes accepted windows in the dataset format: th
 every rainy frame of the window and its rain mask (SPANet paper, Sec. 3; ARCHITECTURE.md
 sec. 2-3).
 
-About 640 lines, on purpose: the window loop (decode, grow on "more", motion check, review,
+About 670 lines, on purpose: the window loop (decode, grow on "more", motion check, review,
 write) is one piece of state that reads best in one place; the estimator, the motion policy,
 the format and the orchestration over many inputs (:mod:`rainset.pipelines.gt`) live elsewhere.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -43,16 +44,20 @@ from rainset.review import (
     Candidate,
     Decision,
     ReviewLog,
+    accept_reviewer,
     decision_key,
     preview_sheet,
     split_half_score,
 )
-from rainset.video import iter_frames, probe
+from rainset.video import iter_frames, probe, read_ahead
 
 log = logging.getLogger(__name__)
 
 #: Fewest frames a window may have: one frame is the rainy frame itself, not a clean image.
 MIN_WINDOW = 2
+#: The static-camera check measures the frames fed so far every this many frames, while the
+#: rest decode, so that little of it is left once the window is full.
+_MEASURE_EVERY = 16
 
 
 @dataclass(frozen=True)
@@ -131,56 +136,11 @@ class Event:
     count: int = 0
 
 
-def _prefetch(frames: Iterator[np.ndarray], depth: int = 6) -> Iterator[np.ndarray]:
-    """Decode ahead in a thread (the decoder releases the GIL), at most ``depth`` frames."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run():
-        try:
-            for f in frames:
-                if not put(f):
-                    return
-            put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(exc)
-        finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                try:
-                    close()  # release the decoder in this thread
-                except Exception as exc:  # noqa: BLE001 - the frames are no longer wanted
-                    log.debug("closing the decoder: %s", exc)
-
-    thread = threading.Thread(target=run, name="rainset-decode", daemon=True)
-    thread.start()
-    try:
-        while (item := q.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        # Stop the decoder and wait for it: a thread left inside the native decoder when the
-        # interpreter exits aborts the process ("terminate called without an active exception").
-        stop.set()
-        thread.join()
-
-
 class _Frames:
     """Sequential decoder over one input that serves window after window (no seeking)."""
 
     def __init__(self, source: Path, crop: tuple[int, int, int, int] | None):
-        self._it = _prefetch(iter_frames(source))
+        self._it = read_ahead(iter_frames(source), 6)  # decode ahead, at most 6 frames
         self._pos = 0
         self._crop = crop
 
@@ -250,15 +210,28 @@ def build_scene(
     for note in notes:
         yield Event("note", scene, message=note)
     writer.add_source(source, note=source_note or "user-supplied footage", sha256=source_sha256, scene=scene)
-    warm = None
-    if device == "cpu":
-        # Kernels load while the first frames decode; joined below, so that no thread is still
-        # loading them when the interpreter exits (a traceback, or an abort, at exit).
-        warm = threading.Thread(
-            target=_warm_up_quietly, args=(opts,), name="rainset-warm-up", daemon=True
-        )
-        warm.start()
     frames = _Frames(source, opts.crop)
+    warm = None
+    try:
+        # While the first frames decode: scipy.fft for the static-camera check (imported on
+        # first use, see rainset.registration), here and not in another thread while numba,
+        # loading the kernels, imports scipy too: two threads importing one package at once
+        # failed (KeyError: 'scipy'). The lock covers builds in several threads (the review
+        # page's lookahead).
+        if "scipy.fft" not in sys.modules:
+            with _IMPORTING:
+                import scipy.fft  # noqa: F401
+
+        if device == "cpu":
+            # Kernels load while the first frames decode; joined below, so that no thread is
+            # still loading them when the interpreter exits (a traceback, or an abort, at exit).
+            warm = threading.Thread(
+                target=_warm_up_quietly, args=(opts,), name="rainset-warm-up", daemon=True
+            )
+            warm.start()
+    except BaseException:
+        frames.close()
+        raise
     # Frame pairs encode on every core while the next window decodes and estimates. At most
     # one window's pairs are outstanding (_flush waits for them before the next is handed
     # over), and their arrays are views of that window's stack, held until then anyway.
@@ -280,10 +253,15 @@ def build_scene(
             warm.join()
 
 
+#: Held while a build imports scipy.fft or loads the kernels (numba imports scipy).
+_IMPORTING = threading.Lock()
+
+
 def _warm_up_quietly(opts: BuildOptions) -> None:
     """warm_up in a thread: a failure here shows again (and properly) on first real use."""
     try:
-        warm_up(select=opts.select, method=opts.method)
+        with _IMPORTING:
+            warm_up(select=opts.select, method=opts.method)
     except Exception as exc:  # noqa: BLE001 - reported by the estimate that follows
         log.debug("kernel warm-up failed: %s", exc)
 
@@ -351,6 +329,8 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
         for f in frames.take(n - len(frames_in)):
             frames_in.append(f)
             meter.update(f)
+            if len(meter) % _MEASURE_EVERY == 0:
+                meter.report(len(meter))  # measures the frames whose neighbours are in
         filled = len(frames_in)
         stack = frames_in.frames
         if filled < MIN_WINDOW:
@@ -433,7 +413,12 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
             + (f"  score={score:.2f}" if score is not None else "") + flag
         )
         preview_rel = layout.gt_preview(scene, win.name, n)
-        write_image(writer.root / preview_rel, preview_sheet(used[0], result.image, title=title))
+        preview = writer.root / preview_rel
+        if known is None and reviewer is not accept_reviewer:  # a reviewer may look at it now
+            write_image(preview, preview_sheet(used[0], result.image, title=title))
+            preview_written = []
+        else:  # drawn and encoded while the clean image is written
+            preview_written = [pool.submit(_write_preview, preview, used[0], result.image, title)]
         cand = Candidate(
             scene, win.index, n, result.image, preview=writer.root / preview_rel, score=score,
             can_grow=can_grow, grow_limit=limit, info={"p_hat": result.p_hat, "drift": drift, "motion": motion, "frames": used},
@@ -449,13 +434,15 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
         if known is None:
             review_log.record(cand, decision)
         yield Event("decision", scene, win.index, message=decision.action, count=n)
+        if decision.action == "accept":
+            _write_window(source, scene, win, used, result, score, drift, decision, writer, opts, pool, pending, preview_rel,
+                          motion=motion, preview_written=preview_written)
+            yield Event("written", scene, win.index, count=n)
+            return
+        pending.append((preview_written, []))  # the previews of windows not written stay too
         if decision.action == "more":
             n = min(n + opts.step, win.capacity)
             continue
-        if decision.action == "accept":
-            _write_window(source, scene, win, used, result, score, drift, decision, writer, opts, pool, pending, preview_rel,
-                          motion=motion)
-            yield Event("written", scene, win.index, count=n)
         return
 
 
@@ -471,7 +458,7 @@ def _already_done(writer, scene: str, win: Window, n: int, known: Decision, opts
 
 
 def _write_window(source, scene, win, stack, result, score, drift, decision, writer, opts, pool, pending, preview_rel,
-                  motion=None):
+                  motion=None, preview_written=()):
     # Records of the previous window can join the manifest now: their images had the whole
     # estimation of this window to be written.
     _flush(writer, pending)
@@ -496,9 +483,9 @@ def _write_window(source, scene, win, stack, result, score, drift, decision, wri
     }
     if opts.write == "clean":
         records = [{"id": f"{scene}/{win.name}", "clean": clean_rel, "frames": [win.start, win.start + n], **common}]
-        pending.append(([], records))
+        pending.append((list(preview_written), records))
         return
-    futures, records = [], []
+    futures, records = list(preview_written), []
     transforms = ((motion or {}).get("stabilize") or {}).get("transforms")
     for i in range(n):
         idx = win.start + i
@@ -531,6 +518,10 @@ def _write_pair(writer, stem: str, rainy: np.ndarray, clean: np.ndarray, opts: B
     writer.write_image(layout.gt_rainy(stem), rainy)
     if opts.masks:
         writer.write_image(layout.gt_mask(stem), rain_mask(rainy, clean, threshold=opts.mask_threshold, mode=opts.mask_mode))
+
+
+def _write_preview(path: Path, rainy: np.ndarray, clean: np.ndarray, title: str) -> None:
+    write_image(path, preview_sheet(rainy, clean, title=title))
 
 
 # --- several inputs in worker processes ------------------------------------------------------

@@ -166,9 +166,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 #: Colour and 16-bit images: zlib level 2; Up on camera frames and real photos, Average or
 #: Paeth on smooth or upscaled photos, none on sparse residuals and rain maps. Against level 3
 #: on bench_png.py's images: see docs/synth.md (about 0.5x the encode time, the trial
-#: included, and at most 1.07x the size of any image). 8-bit single-channel images (masks, label maps): level 1, RLE, Up (0.3x the time, at
-#: most 0.93x the size: long runs of one value are what RLE is for, and Up makes a streak's
-#: rows repeat).
+#: included, and at most 1.07x the size of any image). 8-bit single-channel images (masks,
+#: label maps): level 1, RLE, Up (0.3x the time, at most 0.93x the size: long runs of one
+#: value are what RLE is for, and Up makes a streak's rows repeat).
 PNG_SETTINGS: dict[str, dict] = {
     "color": {
         "level": 2,

@@ -160,7 +160,12 @@ def analysis_luma(frame: np.ndarray, factor: int) -> np.ndarray:
     1080p against 1.6 ms for one 4 x 4 area resize)."""
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
-    grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+    return halve(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY), factor)
+
+
+def halve(grey: np.ndarray, factor: int) -> np.ndarray:
+    """``grey`` downscaled by ``factor``, a power of two: repeated 2 x 2 area averages (the
+    analysis images of :func:`analysis_luma` and of decoder luma planes alike)."""
     while factor > 1:
         h, w = grey.shape
         grey = cv2.resize(grey, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
@@ -207,11 +212,7 @@ def textured_tiles(img: np.ndarray, min_texture: float) -> np.ndarray:
     if near.any():  # tile_texture's float values, for these tiles only
         tf = _grid_tiles(img)[near]
         gf = np.abs(np.diff(tf, axis=2))[:, :-1, :] + np.abs(np.diff(tf, axis=1))[:, :, :-1]
-        gf = gf.reshape(len(gf), -1)
-        if n % 2:  # one middle value: at or above the threshold when at most half lie below
-            out[near] = np.count_nonzero(gf < min_texture, axis=1) <= (n - 1) // 2
-        else:
-            out[near] = np.median(gf, axis=1) >= min_texture
+        out[near] = np.median(gf.reshape(len(gf), -1), axis=1) >= min_texture
     return out
 
 
@@ -273,7 +274,8 @@ def fit_tiles(
         return None, inl
     p, d = centres[idx], shifts[idx]
     # In complex numbers a similarity is d = t + z p (z = a + ib): two tiles fix it in closed
-    # form, for every pair at once (a batched 4 x 4 solve gave the same choices, slower).
+    # form, for every pair at once (a batched 4 x 4 solve gave the same choices, slower,
+    # except where a residual is within rounding of ``tol``: exact integer shifts can do that).
     pc, dc = p[:, 0] + 1j * p[:, 1], d[:, 0] + 1j * d[:, 1]
     i, j = _pairs(len(idx)).T
     z = (dc[i] - dc[j]) / (pc[i] - pc[j])

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -528,3 +530,54 @@ def read_frames(
         out[i] = frames[i]
         frames[i] = None  # type: ignore[call-overload]
     return out
+
+
+def read_ahead(frames: Iterator, depth: int) -> Iterator:
+    """``frames`` produced on a daemon thread, at most ``depth`` waiting (a bounded queue).
+
+    Decoding (FFmpeg, image reads) releases the GIL, so it runs while the caller works on the
+    frame before. An error reaches the caller at the frame where it happened; closing the
+    returned iterator early stops the thread, and ``frames`` is closed in the thread that ran it.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run():
+        try:
+            for f in frames:
+                if not put(f):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                try:
+                    close()  # release the decoder in this thread
+                except Exception as exc:  # noqa: BLE001 - the frames are no longer wanted
+                    logger.debug("closing the decoder: %s", exc)
+
+    thread = threading.Thread(target=run, name="rainset-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        # Stop the decoder and wait for it (it stops within a frame): a thread left inside the
+        # native decoder when the interpreter exits aborts the process ("terminate called
+        # without an active exception").
+        stop.set()
+        thread.join()

@@ -14,7 +14,7 @@ from rainset._analysis_frames import DecodedFrame, iter_decoded
 from rainset.image import write_image
 from rainset.registration import analysis_luma, mean_level, textured_tiles, tile_texture
 from rainset.timelapse import StaticConfig, find_segments, score_frames
-from rainset.video import iter_frames, write_video
+from rainset.video import iter_frames, probe, write_video
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +152,9 @@ def test_pairs_analysis_converts_only_the_thumbnails_to_rgb(structured, monkeypa
     calls = []
     rgb = DecodedFrame.rgb
     monkeypatch.setattr(DecodedFrame, "rgb", lambda self: calls.append(1) or rgb(self))
-    scores, segments, _, _, thumbs = analysis_pass(path, min_length=10, expected=143)
-    assert len(scores) == 143 and len(segments) == 5
+    n = probe(path).frame_count  # the count the source declares, as rainset pairs passes it
+    scores, segments, _, _, thumbs = analysis_pass(path, min_length=10, expected=n)
+    assert n == len(scores) == 143 and len(segments) == 5
     assert [i for i, _ in thumbs.three()] == [0, 80, 142]  # stride 16: 0, 16, ..., 128, 142
     assert len(calls) == 3
 
@@ -258,9 +259,9 @@ def test_closing_early_stops_the_decoding_thread(structured):
     path, _ = structured
     frames = iter_decoded(path, ahead=2)
     next(frames)
-    assert any(t.name == "rainset-decode-ahead" for t in threading.enumerate())
+    assert any(t.name == "rainset-decode" for t in threading.enumerate())
     frames.close()
-    assert not any(t.name == "rainset-decode-ahead" for t in threading.enumerate())
+    assert not any(t.name == "rainset-decode" for t in threading.enumerate())
 
 
 def test_a_scoring_error_stops_the_decoding_thread(structured, monkeypatch):
@@ -280,4 +281,4 @@ def test_a_scoring_error_stops_the_decoding_thread(structured, monkeypatch):
     monkeypatch.setattr(StaticScorer, "update", failing)
     with pytest.raises(RuntimeError, match="scorer failed"):
         analysis_pass(path, min_length=10)
-    assert not any(t.name == "rainset-decode-ahead" for t in threading.enumerate())
+    assert not any(t.name == "rainset-decode" for t in threading.enumerate())
