@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 from conftest import textured_background
-from test_timelapse import structured_frames
+from test_timelapse import structured_frames, structured_video  # noqa: F401 - a fixture
 
 from rainset._analysis_frames import DecodedFrame, iter_decoded
 from rainset.image import write_image
@@ -18,11 +18,9 @@ from rainset.video import iter_frames, probe, write_video
 
 
 @pytest.fixture(scope="module")
-def structured(tmp_path_factory):
-    frames, truth = structured_frames()
-    path = tmp_path_factory.mktemp("luma") / "structured.mp4"
-    write_video(path, frames, fps=10, crf=10)
-    return path, truth
+def structured(structured_video):  # noqa: F811 - the fixture of that name, imported above
+    """test_timelapse's structured clip (path, truth), under the name the tests here use."""
+    return structured_video
 
 
 @pytest.fixture(scope="module")
