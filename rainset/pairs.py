@@ -316,6 +316,7 @@ def build_pairs(
     root: str | os.PathLike | None = None,
     scene: str | None = None,
     allow_duplicate_sources: bool = False,
+    probed: dict | None = None,
 ) -> Iterator[SceneResult]:
     """Make a time-lapse pairs dataset from every scene of ``input_path`` (resumable).
 
@@ -331,6 +332,8 @@ def build_pairs(
     scenes : ``plan_scenes(input_path, out, ...)``, when the caller already has it.
     root, scene, allow_duplicate_sources : scene ids and duplicate inputs, see
         :func:`plan_scenes` (used when ``scenes`` is not given).
+    probed : ``check_sources(scenes, out)``, when the caller already has it (each source is
+        then not opened again).
 
     Yields
     ------
@@ -342,7 +345,7 @@ def build_pairs(
     if scenes is None:
         scenes = plan_scenes(input_path, out, root=root, scene=scene,
                              allow_duplicate_sources=allow_duplicate_sources)  # fmt: skip
-    infos = check_sources(scenes, out)
+    infos = check_sources(scenes, out) if probed is None else probed
     results = []
     with EncodePool() as enc, DatasetWriter(  # frames encode on every core (rainset._encode)
         out, kind="timelapse", params=options.params(), split_rule=split_rule or SplitRule(),

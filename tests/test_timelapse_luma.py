@@ -280,3 +280,20 @@ def test_a_scoring_error_stops_the_decoding_thread(structured, monkeypatch):
     with pytest.raises(RuntimeError, match="scorer failed"):
         analysis_pass(path, min_length=10)
     assert not any(t.name == "rainset-decode" for t in threading.enumerate())
+
+
+def test_find_pairs_opens_each_source_once_before_analysing_it(tmp_path, monkeypatch):
+    import rainset
+    import rainset.pairs as pairs_module
+
+    bg = textured_background(64, 96, seed=5)
+    g = np.random.default_rng(5)
+    frames = [np.clip(bg + g.normal(0, 1.5, bg.shape), 0, 255).astype(np.uint8) for _ in range(40)]
+    path = tmp_path / "static.mp4"
+    write_video(path, frames, fps=10, crf=10)
+    opened = []
+    real = pairs_module.probe
+    monkeypatch.setattr(pairs_module, "probe", lambda p, **kw: (opened.append(p), real(p, **kw))[1])
+    result = rainset.find_pairs(path, tmp_path / "out")
+    assert result.pairs  # the run did its work
+    assert opened == [path]  # checked up front, and that probe reused by the scene's run

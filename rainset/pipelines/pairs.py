@@ -93,14 +93,15 @@ def find_pairs(
         report("note", message=line)
     check_test_scenes(output.test_scenes, [s.scene for s in plan.sources], inputs)
     rule = SplitRule(test_scenes=output.test_scenes, test_fraction=output.test_fraction)
-    check_sources(plan, out)  # every input is opened before a line is written
+    probed = check_sources(plan, out)  # every input is opened before a line is written
     if run.executor == "ray" or run.workers > 1:
         results = _sharded(plan, out, opts, rule, output, scenes.note, inputs, run, result, report)
     else:
         report.start(len(plan.sources))
         results = []
         for r in build_pairs(inputs, out, options=opts, split_rule=rule, image_format=output.image_format,
-                             jpeg_quality=output.jpeg_quality, note=scenes.note, scenes=plan):  # fmt: skip
+                             jpeg_quality=output.jpeg_quality, note=scenes.note, scenes=plan,
+                             probed=probed):  # fmt: skip
             results.append(r)
             report.item("written", r.scene)
     result.scenes = results
