@@ -93,3 +93,11 @@ def numba_cache_location() -> Iterator[None]:
         yield
     finally:
         config.CACHE_DIR = saved
+
+
+def njit_cached(fn):
+    """``@njit(nogil=True, cache=True)`` with the cache in the user's folder, not the package."""
+    from numba import njit
+
+    with numba_cache_location():
+        return njit(nogil=True, cache=True)(fn)

@@ -35,16 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit
 
-from rainset._cache import numba_cache_location
-
-
-def _njit(fn):
-    """``@njit(nogil=True, cache=True)`` with the cache in the user's folder, not the package."""
-    with numba_cache_location():
-        return njit(nogil=True, cache=True)(fn)
-
+from rainset._cache import njit_cached as _njit
 
 _F299 = np.float32(299.0)
 _F587 = np.float32(587.0)

@@ -17,9 +17,8 @@ band are walked (each kernel row is a contiguous run of entries).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from rainset._cache import numba_cache_location
+from rainset._cache import njit_cached as _njit
 
 _MAGIC = np.float32(2.0**23)  # x + 2**23 - 2**23 rounds 0 <= x < 2**23 to an integer, ties to even
 
@@ -44,11 +43,6 @@ def _keep_freed_memory() -> None:
 
 
 _keep_freed_memory()
-
-
-def _njit(fn):
-    with numba_cache_location():
-        return njit(nogil=True, cache=True)(fn)
 
 
 @_njit

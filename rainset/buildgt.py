@@ -420,7 +420,7 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
         else:  # drawn and encoded while the clean image is written
             preview_written = [pool.submit(_write_preview, preview, used[0], result.image, title)]
         cand = Candidate(
-            scene, win.index, n, result.image, preview=writer.root / preview_rel, score=score,
+            scene, win.index, n, result.image, preview=preview, score=score,
             can_grow=can_grow, grow_limit=limit, info={"p_hat": result.p_hat, "drift": drift, "motion": motion, "frames": used},
         )
         yield Event("candidate", scene, win.index, message=str(cand.preview), count=n)
@@ -596,38 +596,48 @@ def build_parallel(jobs, writer, review_log, reviewer, opts, *, device="cpu", wo
         for job, (src, scene, sha) in enumerate(jobs)
     ]
     channel = multiprocessing.get_context().Queue()
-    waiting: dict[int, list] = {job: [] for job in range(len(args))}
-    finished: set[int] = set()
-    head = 0
 
-    def apply(kind, payload):
-        if kind in WORKER_MESSAGES:  # a record or a source: the writer's own protocol
-            writer.receive(kind, payload)
-        elif kind == "decision":
-            review_log.record(*payload)
-        elif kind == "event":
-            return payload
-        return None
+    def idle(head):
+        if futures[head].done() and futures[head].exception() is not None:
+            raise futures[head].exception() from None
 
     with worker_pool(workers, initializer=_init_queue, initargs=(channel,)) as pool:
         futures = [pool.submit(_scene_job, a) for a in args]
-        while head < len(args):
-            try:
-                job, kind, payload = channel.get(timeout=0.5)
-            except queue.Empty:
-                if futures[head].done() and futures[head].exception() is not None:
-                    raise futures[head].exception() from None
-                continue
-            waiting[job].append((kind, payload))
-            if kind == "done":
-                finished.add(job)
-            while head < len(args):
-                for kind, payload in waiting[head]:
-                    ev = apply(kind, payload)
-                    if ev is not None:
-                        yield ev
-                waiting[head] = []
-                if head not in finished:
-                    break
-                futures[head].result()  # a worker's unexpected error is raised here
-                head += 1
+        # futures[head].result(): a worker's unexpected error is raised once its input is done
+        for kind, payload in in_input_order(channel, len(args), timeout=0.5, idle=idle,
+                                            done=lambda head: futures[head].result()):
+            if kind in WORKER_MESSAGES:  # a record or a source: the writer's own protocol
+                writer.receive(kind, payload)
+            elif kind == "decision":
+                review_log.record(*payload)
+            elif kind == "event":
+                yield payload
+
+
+def in_input_order(channel, n: int, *, timeout: float, idle=None, done=None):
+    """The ``(kind, payload)`` messages of jobs ``0 .. n-1`` from ``channel`` (a queue of
+    ``(job, kind, payload)``, each job ending with ``("done", None)``), job after job: what a
+    later job sends waits until the jobs before it are done. ``idle(head)`` runs when nothing
+    came for ``timeout`` seconds, ``done(head)`` when job ``head`` is done and passed on (the
+    next job's messages then flow live)."""
+    waiting: dict[int, list] = {job: [] for job in range(n)}
+    finished: set[int] = set()
+    head = 0
+    while head < n:
+        try:
+            job, kind, payload = channel.get(timeout=timeout)
+        except queue.Empty:
+            if idle is not None:
+                idle(head)
+            continue
+        waiting[job].append((kind, payload))
+        if kind == "done":
+            finished.add(job)
+        while head < n:
+            yield from waiting[head]
+            waiting[head] = []
+            if head not in finished:
+                break
+            if done is not None:
+                done(head)
+            head += 1

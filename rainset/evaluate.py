@@ -91,9 +91,15 @@ class Event(_PipelineEvent):
 ProgressFn = Callable[[Event], None]
 
 
-def _emit(progress: ProgressFn | None, event: Event) -> None:
-    if progress is not None:
-        progress(event)
+def _emitter(pipeline: str, progress: ProgressFn | None) -> Callable[..., None]:
+    """``emit(kind, scene="", **fields)``: ``progress`` (if any) called with an :class:`Event`
+    of ``pipeline``."""
+
+    def emit(kind: str, scene: str = "", **kw) -> None:
+        if progress is not None:
+            progress(Event(pipeline, kind, scene, **kw))
+
+    return emit
 
 
 # ----------------------------------------------------------------------------- scores
@@ -354,13 +360,13 @@ def evaluate_outputs(
     if split not in (None, "train", "val", "test"):
         raise ParameterError("split", f"must be train, val, test or None, got {split!r}")
     ds = dataset if hasattr(dataset, "samples") else open_dataset(dataset)
+    emit = _emitter("evaluate", progress)
     t0 = time.perf_counter()
     chosen = eval_items(ds, split=split)
     if not chosen and split is not None:
         split = None
         chosen = eval_items(ds, split=None)
-        _emit(progress, Event("evaluate", "note",
-                              message=f"{ds.root}: no test split; scoring every sample"))
+        emit("note", message=f"{ds.root}: no test split; scoring every sample")
     outputs = Path(outputs)
     if outputs.is_file():
         mapping = _read_mapping(outputs)
@@ -383,7 +389,7 @@ def evaluate_outputs(
         )
     from rainset.image import read_image, to_uint8
 
-    _emit(progress, Event("evaluate", "start", str(ds.root), total=len(todo)))
+    emit("start", str(ds.root), total=len(todo))
     scores = []
     for n, it in enumerate(todo, start=1):
         clean = to_uint8(ds.load({"id": it.id, "clean": it.clean}, "clean"))
@@ -401,7 +407,6 @@ def evaluate_outputs(
                 "scored (the clean image, or its centre crop with `eval_crop`)."
             )
         scores.append(ImageScore(it.id, it.scene, score(out, clean), score(rainy, clean)))
-        _emit(progress, Event("evaluate", "scored", str(ds.root), message=it.id, done=n,
-                              total=len(todo)))
-    _emit(progress, Event("evaluate", "done", str(ds.root), done=len(scores), total=len(todo)))
+        emit("scored", str(ds.root), message=it.id, done=n, total=len(todo))
+    emit("done", str(ds.root), done=len(scores), total=len(todo))
     return EvaluationResult(summarize(scores), scores, split, missing, time.perf_counter() - t0)

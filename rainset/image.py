@@ -414,6 +414,13 @@ def rgb_to_luma(rgb: np.ndarray) -> np.ndarray:
     return ((299 * r + 587 * g + 114 * b) // 1000).astype(np.uint8)
 
 
+def channel_max(image: np.ndarray) -> np.ndarray:
+    """(H, W) maximum over the channels of an (H, W, 3) uint8 image, computed by OpenCV on
+    contiguous planes (about 20x numpy's ``image.max(axis=2)``, the same values)."""
+    r, g, b = cv2.split(image)
+    return cv2.max(cv2.max(r, g), b)
+
+
 def rain_mask(
     rainy: np.ndarray,
     clean: np.ndarray,
@@ -450,9 +457,7 @@ def rain_mask(
         # ~5 ms against ~100 ms), the same mask. With threshold >= 1 the saturating difference
         # max(rainy - clean, 0) reaches it exactly where the signed one does.
         a, b = np.ascontiguousarray(rainy), np.ascontiguousarray(clean)
-        diff = cv2.absdiff(a, b) if mode == "any" else cv2.subtract(a, b)
-        r, g, bl = cv2.split(diff)
-        top = cv2.max(cv2.max(r, g), bl)
+        top = channel_max(cv2.absdiff(a, b) if mode == "any" else cv2.subtract(a, b))
         return top > 0 if mode == "any" else top >= int(threshold)
     if mode == "any":
         return np.any(rainy != clean, axis=2)

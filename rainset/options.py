@@ -101,6 +101,13 @@ def format_numbers(values) -> str:
     return ",".join(repr(float(v)) if isinstance(v, float) else str(v) for v in values)
 
 
+def _scene_ids(scenes) -> tuple[str, ...]:
+    """``test_scenes`` as a tuple: an iterable of ids, or the command line's comma list."""
+    if isinstance(scenes, str):
+        return tuple(s.strip() for s in scenes.split(",") if s.strip())
+    return tuple(scenes)
+
+
 # ----------------------------------------------------------------------------- run settings
 
 
@@ -130,10 +137,7 @@ class OutputOptions:
         require_finite("test_fraction", self.test_fraction)
         if not 0 <= self.test_fraction <= 1:
             raise ParameterError("test_fraction", f"must be in [0, 1], got {self.test_fraction}")
-        scenes = self.test_scenes
-        if isinstance(scenes, str):
-            scenes = tuple(s.strip() for s in scenes.split(",") if s.strip())
-        object.__setattr__(self, "test_scenes", tuple(scenes))
+        object.__setattr__(self, "test_scenes", _scene_ids(self.test_scenes))
 
 
 @dataclass(frozen=True)
@@ -580,10 +584,7 @@ class ImportOptions:
             raise ParameterError("image_format", f"must be keep, png or jpg, got {self.image_format!r}")
         if self.link is not None and self.image_format != "keep":
             raise ParameterError("link", "needs `image_format` keep (files are placed as they are)")
-        scenes = self.test_scenes
-        if isinstance(scenes, str):
-            scenes = tuple(s.strip() for s in scenes.split(",") if s.strip())
-        object.__setattr__(self, "test_scenes", tuple(scenes))
+        object.__setattr__(self, "test_scenes", _scene_ids(self.test_scenes))
         if self.split is not None and self.test_scenes:
             raise ParameterError("split", "give `split` or `test_scenes`, not both")
         if self.scene is not None and self.scene_every is not None:

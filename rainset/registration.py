@@ -71,15 +71,22 @@ def _grid_tiles(img: np.ndarray, grid: int = 3) -> np.ndarray:
     Each tile is the centre of its grid cell cropped to FFT-friendly sides (a prime side such
     as 53 makes the transform several times slower).
     """
+    cells, ys, xs = _cells(img, grid)
+    t = cells.astype(np.float32, order="C").reshape(grid * grid, *cells.shape[2:])  # one copy
+    t = t[:, ys, xs]
+    t -= t.mean(axis=(1, 2), keepdims=True)  # in place: t is this function's copy
+    return t
+
+
+def _cells(img: np.ndarray, grid: int) -> tuple[np.ndarray, slice, slice]:
+    """(grid, grid, ch, cw) view of the grid cells of ``img``, and the rows and columns of
+    each cell's centre cropped to FFT-friendly sides (the tiles of :func:`_grid_tiles`)."""
     h, w = img.shape
     ch, cw = h // grid, w // grid
     th, tw = _fast_len(ch), _fast_len(cw)
     y0, x0 = (ch - th) // 2, (cw - tw) // 2
-    t = img[: ch * grid, : cw * grid].reshape(grid, ch, grid, cw).transpose(0, 2, 1, 3)
-    t = t.astype(np.float32, order="C").reshape(grid * grid, ch, cw)  # one copy, not two
-    t = t[:, y0 : y0 + th, x0 : x0 + tw]
-    t -= t.mean(axis=(1, 2), keepdims=True)  # in place: t is this function's copy
-    return t
+    cells = img[: ch * grid, : cw * grid].reshape(grid, ch, grid, cw).transpose(0, 2, 1, 3)
+    return cells, slice(y0, y0 + th), slice(x0, x0 + tw)
 
 
 #: Width (sigma, pixels) of the correlation peak after the spectral weighting of
@@ -194,12 +201,9 @@ def textured_tiles(img: np.ndarray, min_texture: float) -> np.ndarray:
     """
     if img.dtype != np.uint8:
         return tile_texture(img) >= min_texture
-    h, w = img.shape
-    ch, cw = h // 3, w // 3
-    th, tw = _fast_len(ch), _fast_len(cw)
-    y0, x0 = (ch - th) // 2, (cw - tw) // 2
-    t = img[: ch * 3, : cw * 3].reshape(3, ch, 3, cw).transpose(0, 2, 1, 3)
-    t = t[:, :, y0 : y0 + th, x0 : x0 + tw].reshape(9, th, tw).astype(np.int16)
+    cells, ys, xs = _cells(img, 3)
+    t = cells[:, :, ys, xs]
+    t = t.reshape(9, *t.shape[2:]).astype(np.int16)
     g = np.abs(np.diff(t, axis=2))[:, :-1, :]
     g += np.abs(np.diff(t, axis=1))[:, :, :-1]
     g = g.reshape(9, -1)

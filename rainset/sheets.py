@@ -53,11 +53,6 @@ Colour = tuple[int, int, int]
 Box = tuple[int, int, int, int]  # y0, x0, height, width
 
 
-def _check_tile(img: np.ndarray, name: str = "tile") -> None:
-    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise ValueError(f"{name} must be an (H, W, 3) uint8 array, got {img.shape} {img.dtype}")
-
-
 # ----------------------------------------------------------------------------- sizes and crops
 
 

@@ -35,7 +35,7 @@ from rainset._encode import EncodePool, InOrder
 from rainset.dataset import DatasetWriter, SplitRule, WriterHandle, layout
 from rainset.errors import InputError
 from rainset.fsutil import sha256_file
-from rainset.image import MASK_THRESHOLD
+from rainset.image import MASK_THRESHOLD, channel_max
 from rainset.inputs import check_outputs
 from rainset.options import (  # noqa: F401 - the options and constants live there
     RAIN_MAP_SCALE,
@@ -223,9 +223,8 @@ def render(
     rainy = composite(clean, rain, blend=params.blend)
     residual = cv2.subtract(rainy, clean)
     # rain_mask(rainy, clean) exactly (tested): rainy >= clean, so max_c(rainy - clean) is
-    # the residual's channel maximum, computed on contiguous planes (4x faster).
-    r, g, b = cv2.split(residual)
-    mask = cv2.max(cv2.max(r, g), b) >= int(mask_threshold)
+    # the residual's channel maximum.
+    mask = channel_max(residual) >= int(mask_threshold)
     return Rendered(rainy, rain, residual, mask, float(np.count_nonzero(mask) / mask.size))
 
 
@@ -488,8 +487,9 @@ def synthesize(
 _CHUNK = 4
 
 
-def _run(tasks: list[_Task], workers: int) -> Iterator[dict]:
-    """Records of :func:`_render_photo`, sample by sample in task order, here or in a pool."""
+def _run(tasks: list[_Task], workers: int) -> Iterator[tuple[dict, list]]:
+    """Records of :func:`_render_photo` and their pending writes (none from a worker, whose
+    images are on disk), sample by sample in task order, here or in a pool."""
     chunks = [
         replace(t, variants=t.variants[i : i + _CHUNK])
         for t in tasks

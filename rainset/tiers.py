@@ -122,6 +122,7 @@ def review_tiers(
         clean = load_photo(photo.path, max_size=options.max_size)
         tiers = lowpass_tiers(clean)
         sizes = sorted(tiers)
+        base = _fine_detail(clean)  # once, not once per tier shown
         for i, k in enumerate(sizes):
             sheet = layout.synth_review_sheet(root, photo.stem, tier_name(k))
             cand = Candidate(
@@ -130,7 +131,7 @@ def review_tiers(
                 n_frames=k,
                 clean=tiers[k],
                 preview=sheet,
-                score=_r(detail_kept(clean, tiers[k])),
+                score=_r(_kept(base, tiers[k])),
                 can_grow=i + 1 < len(sizes),
                 grow_limit=f"{tier_name(sizes[-1])} is the largest tier",
                 info={"tier": tier_name(k), "photo": clean, "tiers": tiers},  # photo, tiers: the review page

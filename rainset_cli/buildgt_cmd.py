@@ -194,19 +194,16 @@ def build_gt(inputs, out, density, n_frames, max_frames, start, windows, every, 
             _describe, open_viewer=open_viewer, more="[m]ore frames", reject="[r]eject",
             at_limit="Cannot add frames: this window is already at {limit}. Accept or reject.",
         )  # fmt: skip
+    kw = dict(device=device, workers=workers, image_format=image_format, jpeg_quality=jpeg_quality,
+              test_scenes=tuple(s for s in test_scenes.split(",") if s), test_fraction=test_fraction, root=root,
+              scene=scene_name, allow_duplicate_sources=allow_duplicate_sources)  # fmt: skip
     if review == "web":  # the page is served while the build runs (rainset_cli/review_cmd.py)
         with web_reviewer(host, port) as reviewer:
-            return run_build(inputs, out, opts, review=reviewer, device=device, workers=workers,
-                             image_format=image_format, jpeg_quality=jpeg_quality,
-                             test_scenes=tuple(s for s in test_scenes.split(",") if s), test_fraction=test_fraction,
-                             root=root, scene=scene_name, allow_duplicate_sources=allow_duplicate_sources)
+            return run_build(inputs, out, opts, review=reviewer, **kw)
     run_build(
         inputs, out, opts, review=review, decisions=decisions,
         auto_threshold=ReviewOptions.auto_threshold if auto_threshold is None else auto_threshold,
-        device=device, workers=workers, image_format=image_format, jpeg_quality=jpeg_quality,
-        test_scenes=tuple(s for s in test_scenes.split(",") if s), test_fraction=test_fraction, root=root,
-        scene=scene_name, allow_duplicate_sources=allow_duplicate_sources, executor=executor, address=address,
-        staging=staging,
+        executor=executor, address=address, staging=staging, **kw,
     )  # fmt: skip
 
 

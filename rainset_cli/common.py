@@ -121,6 +121,14 @@ def review_mode(review: str | None, decisions) -> str:
     return review
 
 
+def require_dataset(dataset) -> None:
+    """Refuse a DATASET argument that is no rainset dataset (a usage error naming DATASET)."""
+    from rainset.dataset import META_NAME, is_dataset
+
+    if not is_dataset(dataset):
+        raise click.BadParameter(f"{dataset} is not a rainset dataset (no {META_NAME})", param_hint="DATASET")
+
+
 def out_path(ctx: click.Context, param: click.Parameter, value):
     """Callback of every ``-o/--out``: refuse a path below a file; remember it for messages.
 

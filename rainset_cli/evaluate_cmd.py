@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from rainset.options import EvaluateOptions
-from rainset_cli.common import console, say
+from rainset_cli.common import console, require_dataset, say
 
 _E = EvaluateOptions
 
@@ -25,7 +25,7 @@ _E = EvaluateOptions
 @click.option(
     "--split",
     type=click.Choice(["test", "train", "val", "all"]),
-    default=EvaluateOptions.split,
+    default=_E.split,
     show_default=True,
     help="Samples to score (a dataset without that split is scored on all samples).",
 )
@@ -43,13 +43,9 @@ def evaluate(dataset, outputs, split, eval_crop, as_json):
     docs/metrics.md), next to the do-nothing baseline (the rainy input). Samples without an
     output are left out and counted.
     """
-    from rainset.dataset import META_NAME, is_dataset
     from rainset.evaluate import evaluate_outputs
 
-    if not is_dataset(dataset):
-        raise click.BadParameter(
-            f"{dataset} is not a rainset dataset (no {META_NAME})", param_hint="DATASET"
-        )
+    require_dataset(dataset)
 
     def show(ev) -> None:
         if ev.kind == "note":

@@ -173,26 +173,25 @@ def pairs(input_path: Path, out: Path, n_frames: int, pairs_per_segment: int | N
             ))  # fmt: skip
         except EmptyResultError as exc:  # no static stretch anywhere: the table, then the one line
             if getattr(exc, "result", None) is not None:
-                _summary(exc.result.scenes, out)
+                _summary(exc.result, out)
             raise
-    _summary(result.scenes, out)
+    _summary(result, out)
     report_failed(result, out, merged=True)
 
 
-def _summary(results, out: Path) -> None:
+def _summary(result, out: Path) -> None:
+    """The per-scene table of a :class:`rainset.pipelines.PairsResult`, and its totals."""
     from rich.table import Table
 
     table = Table("scene", "frames", "kept segments", "rejected", "frames out", "pairs",
                   title=f"rainset pairs -> {out}")  # fmt: skip
-    for r in results:
+    for r in result.scenes:
         kept = ", ".join(f"{s.start}-{s.stop - 1}" for s in r.segments) or "-"
         rej = ", ".join(f"{x.start}-{x.stop - 1} {x.reason}" for x in r.rejections) or "-"
         table.add_row(r.scene, str(r.n_frames), kept, rej,
                       str(sum(len(v) for v in r.frames.values())), str(sum(r.pairs.values())))  # fmt: skip
     console.print(table)
-    n_seg = sum(len(r.segments) for r in results)
-    n_pairs = sum(sum(r.pairs.values()) for r in results)
-    console.print(f"{n_seg} static segment(s), {n_pairs} pair(s); report: {out / 'report.md'}")
+    console.print(f"{result.segments} static segment(s), {result.pairs} pair(s); report: {out / 'report.md'}")
 
 
 pairs.library_params = {"scene": "scene_name", "size": "analysis_size", "masks": "no_masks"}

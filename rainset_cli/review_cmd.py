@@ -50,7 +50,7 @@ def announce(server) -> None:
 
 
 @contextmanager
-def web_reviewer(host: str = "127.0.0.1", port: int = 0, *, tiers: bool = False):
+def web_reviewer(host: str = cli_defaults.WEB_HOST, port: int = cli_defaults.WEB_PORT, *, tiers: bool = False):
     """A :class:`rainset.web.WebReviewer` (``tiers``: :class:`~rainset.web.TierWebReviewer`)
     with its page served for the duration of the block."""
     require_web()

@@ -20,6 +20,7 @@ from rainset_cli.common import (
     err_console,
     out_path,
     quiet,
+    require_dataset,
     say,
     split_options,
 )
@@ -273,12 +274,7 @@ def validate(dataset, run_dir, model_name, no_amp, **options):
 
     DATASET defaults to the current folder. Run under torchrun for several GPUs (DDP).
     """
-    from rainset.dataset import META_NAME, is_dataset
-
-    if not is_dataset(dataset):
-        raise click.BadParameter(
-            f"{dataset} is not a rainset dataset (no {META_NAME})", param_hint="DATASET"
-        )
+    require_dataset(dataset)
     from rainset.train import validate as run
 
     options["eval_on"] = tuple(options["eval_on"])

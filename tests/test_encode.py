@@ -63,6 +63,7 @@ def allowed_row_filters(setting: str | list[str]) -> set[int]:
 
 def decode(path: Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert img is not None, path
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 

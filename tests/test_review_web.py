@@ -283,7 +283,7 @@ def test_interrupted_web_review_resumes_with_the_earlier_decisions_queued(tmp_pa
     assert {k: d["action"] for k, d in log.decisions.items()} == {"clip0/w00/n6": "more", "clip0/w00/n16": "accept"}
 
 
-def _built(tmp_path, static_clip=None):
+def _built(tmp_path):
     """A build-gt dataset (two windows: accepted, rejected after more)."""
     from click.testing import CliRunner
 
@@ -293,8 +293,6 @@ def _built(tmp_path, static_clip=None):
     jobs = _clips(tmp_path / "in", 1)
     out = tmp_path / "OUT"
     dec = tmp_path / "dec.json"
-    opts = BuildOptions(density="sparse", frames=6, max_frames=16, windows=1)
-    ReviewLog(dec, params={}).decisions.update({})
     body = {"version": 1, "params": {}, "decisions": {
         "clip0/w00/n6": {"action": "more", "scene": "clip0", "window": 0, "n_frames": 6},
         "clip0/w00/n16": {"action": "accept", "scene": "clip0", "window": 0, "n_frames": 16},
@@ -303,7 +301,7 @@ def _built(tmp_path, static_clip=None):
     base = ["build-gt", str(jobs[0][0]), "--density", "sparse", "--frames", "6", "--max-frames", "16"]
     r = CliRunner().invoke(cli, [*base, "--review", "file", "--decisions", str(dec), "-o", str(out)])
     assert r.exit_code == 0, r.output
-    return out, base, opts
+    return out, base
 
 
 def test_dataset_board_changes_land_in_review_json_and_replay(tmp_path):
@@ -312,7 +310,7 @@ def test_dataset_board_changes_land_in_review_json_and_replay(tmp_path):
     from rainset.dataset import check
     from rainset_cli.main import cli
 
-    out, base, _ = _built(tmp_path)
+    out, base = _built(tmp_path)
     board, log = dataset_board(out)
     items = board.items()
     assert [(i.n, i.status, i.history) for i in items] == [(6, "more", True), (16, "accept", False)]
@@ -369,7 +367,7 @@ def test_dataset_board_more_is_estimated_again_by_the_replay(tmp_path):
 
 
 def test_dataset_images_linking_out_are_not_served(tmp_path):
-    out, _, _ = _built(tmp_path)
+    out, _ = _built(tmp_path)
     secret = tmp_path / "secret.png"
     secret.write_bytes(b"\x89PNG secret")
     frame = out / "rain/clip0/w00/f000003.png"
@@ -392,7 +390,7 @@ def test_dataset_images_linking_out_are_not_served(tmp_path):
 
 
 def test_review_json_keeps_every_entry_under_concurrent_changes(tmp_path):
-    out, _, _ = _built(tmp_path)
+    out, _ = _built(tmp_path)
     board, _ = dataset_board(out)
     last = board.items()[-1]
     results = []
@@ -418,7 +416,7 @@ def test_rainset_review_refuses_a_dataset_a_build_is_writing(tmp_path):
     from rainset.lock import FolderLock
     from rainset_cli.main import cli
 
-    out, _, _ = _built(tmp_path)
+    out, _ = _built(tmp_path)
     before = (out / "review.json").read_bytes()
     with FolderLock(out, what="the dataset"):
         r = CliRunner().invoke(cli, ["review", str(out)])

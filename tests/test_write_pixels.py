@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 from click.testing import CliRunner
 from conftest import rain_frames, textured_background
-from test_encode import allowed_row_filters, as_written_again, png_row_filters
+from test_encode import allowed_row_filters, as_written_again, kind_of, png_row_filters
+from test_encode import decode as _decode
 
 from rainset.image import PNG_SETTINGS, rain_mask, read_image, write_image
 from rainset_cli.main import cli
@@ -26,12 +27,6 @@ def _records(root: Path) -> list[dict]:
     return [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
 
 
-def _decode(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    assert img is not None, path
-    return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
 def _every_png_written_with_the_settings(root: Path) -> int:
     """Check that every PNG under ``root`` holds the bytes that the settings recorded in its
     ``rainset.json`` give for its pixels (rainset.image.PNG_SETTINGS), each row filtered with
@@ -43,8 +38,7 @@ def _every_png_written_with_the_settings(root: Path) -> int:
     ]
     for p in pngs:
         img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-        kind = "grey" if img.ndim == 2 and img.dtype == np.uint8 else "color"
-        assert png_row_filters(p) <= allowed_row_filters(recorded[kind]["filter"]), p
+        assert png_row_filters(p) <= allowed_row_filters(recorded[kind_of(img)]["filter"]), p
         assert p.read_bytes() == as_written_again(p, recorded), p
     return len(pngs)
 

@@ -38,12 +38,9 @@ from __future__ import annotations
 from rainset.dataset import layout
 from rainset.dataset.checks import Problem, check, image_size
 from rainset.dataset.images import Encoder, SyncEncoder, store_image
-from rainset.dataset.jsonl import dumps as _dumps  # noqa: F401 - the names before the package
 from rainset.dataset.jsonl import iter_jsonl, read_jsonl, scan_jsonl
-from rainset.dataset.jsonl import iter_jsonl as _iter_jsonl  # noqa: F401 - the names before the package
 from rainset.dataset.layout import MANIFEST, META, PAIRS, REVIEW, is_dataset
 from rainset.dataset.reader import Dataset, load_meta, open_dataset
-from rainset.dataset.reader import load_meta as _load_meta  # noqa: F401 - the names before the package
 from rainset.dataset.rules import FORMAT_VERSION, KINDS, SPLITS, SplitRule, hash_source, scene_unit
 from rainset.dataset.worker import WorkerWriter, WriterHandle
 from rainset.dataset.writer import DatasetWriter

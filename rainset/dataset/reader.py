@@ -42,9 +42,6 @@ def load_meta(root: str | os.PathLike) -> dict:
     return meta
 
 
-_load_meta = load_meta  # the name merge and older callers use
-
-
 class Dataset:
     """A rainset dataset opened for reading (see :func:`open_dataset`).
 

@@ -214,6 +214,14 @@ def run_tasks(tasks, merger, run, report: Reporter) -> list:
     return outcomes
 
 
+def shard_identity_of(writer) -> dict:
+    """What a sharded run's shards share with its output (:class:`rainset.merge.Merger`'s
+    ``identity``): that of the writer the run opened ``out`` with for the checks."""
+    from rainset.merge import shard_identity
+
+    return shard_identity(writer._identity())
+
+
 def failures(outcomes) -> list[Refusal]:
     """The failed tasks of a sharded run."""
     return [Refusal(oc.task.label, str(oc.error)) for oc in outcomes if oc.error is not None]

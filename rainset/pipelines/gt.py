@@ -34,6 +34,7 @@ from rainset.pipelines._common import (
     planned,
     require_batch,
     run_tasks,
+    shard_identity_of,
 )
 
 
@@ -244,9 +245,7 @@ def _sharded(jobs, out, opts, reviewer, output, run, note, rows, result, report)
     from rainset.tasks import buildgt_shard
 
     writer, review_log = open_outputs(out, opts, output)  # the checks
-    identity = {"kind": writer.kind, "tool": writer.tool, "params": writer.params,
-                "image_format": output.image_format,
-                "jpeg_quality": output.jpeg_quality if output.image_format == "jpg" else None}  # fmt: skip
+    identity = shard_identity_of(writer)
     writer_args = {"split_rule": writer.split_rule, "image_format": output.image_format,
                    "jpeg_quality": output.jpeg_quality}  # fmt: skip
     tasks = [

@@ -26,6 +26,7 @@ from rainset.pipelines._common import (
     failures,
     planned,
     run_tasks,
+    shard_identity_of,
 )
 
 
@@ -134,8 +135,7 @@ def _sharded(plan, out, options, rule, output, note, inputs, run, result, report
     fmt, quality = output.image_format, output.jpeg_quality
     writer = DatasetWriter(out, kind="timelapse", params=options.params(), split_rule=rule,
                            image_format=fmt, jpeg_quality=quality, tool="rainset pairs")  # the checks
-    identity = {"kind": "timelapse", "tool": writer.tool, "params": writer.params, "image_format": fmt,
-                "jpeg_quality": quality if fmt == "jpg" else None}  # fmt: skip
+    identity = shard_identity_of(writer)
     tasks = [Task(s.scene, str(s.path), pairs_shard, (s, options, rule, fmt, quality, note),
                   fingerprint=s.sha256) for s in plan.sources]  # fmt: skip
     with Merger(out, identity, rule) as merger:

@@ -27,6 +27,7 @@ from rainset.pipelines._common import (
     failures,
     make_reviewer,
     run_tasks,
+    shard_identity_of,
 )
 
 
@@ -157,10 +158,9 @@ def _sharded(photos, out, options, rule, output, semantic, decided, run, result,
 
     fmt, quality = output.image_format, output.jpeg_quality
     params = synth_params(options, semantic)
-    DatasetWriter(out, kind="paired", params=params, split_rule=rule, image_format=fmt,
-                  jpeg_quality=quality, tool="rainset synth")  # the checks, before any task
-    identity = {"kind": "paired", "tool": "rainset synth", "params": params, "image_format": fmt,
-                "jpeg_quality": quality if fmt == "jpg" else None}  # fmt: skip
+    writer = DatasetWriter(out, kind="paired", params=params, split_rule=rule, image_format=fmt,
+                           jpeg_quality=quality, tool="rainset synth")  # the checks, before any task
+    identity = shard_identity_of(writer)
     tasks, expected = [], {}
     for i in range(0, len(photos), SYNTH_BATCH):
         batch = photos[i : i + SYNTH_BATCH]

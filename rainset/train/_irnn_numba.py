@@ -20,14 +20,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit
 
-from rainset._cache import numba_cache_location
-
-
-def _njit(fn):
-    with numba_cache_location():
-        return njit(nogil=True, cache=True)(fn)
+from rainset._cache import njit_cached as _njit
 
 
 @_njit

@@ -34,7 +34,7 @@ from rainset.image import MASK_THRESHOLD, rain_mask
 
 __all__ = [
     "Item", "items", "check_splits", "PatchSource", "PatchStream", "to_tensor", "PairedDataset",
-    "PairItem", "pair_items", "PairPatchSource", "DirectionPatchSource",
+    "PairItem", "pair_items", "pair_test_items", "PairPatchSource", "DirectionPatchSource",
 ]
 
 logger = logging.getLogger(__name__)
@@ -487,6 +487,15 @@ def pair_items(dataset: Dataset, *, split: str | None) -> list[PairItem]:
         out.append(PairItem(rec["id"], rec["scene"], a["frame"], b["frame"], a.get("mask"),
                             b.get("mask")))
     return out
+
+
+def pair_test_items(dataset: Dataset) -> list[Item]:
+    """The clean test split of a time-lapse dataset trained on its pairs: its test frames with
+    pseudo ground truth (:func:`items`), or [] when it has none."""
+    try:
+        return items(dataset, split="test")
+    except InputError:
+        return []
 
 
 class PairPatchSource:

@@ -238,11 +238,11 @@ def derain_files(
     """
     from dataclasses import fields as dc_fields
 
-    from rainset.evaluate import Event
+    from rainset.evaluate import _emitter
     from rainset.image import is_image_path, read_image, to_uint8, write_image
     from rainset.inputs import check_destinations, check_outputs, iter_files, natural_sorted
     from rainset.options import DerainOptions, merged
-    from rainset.video import probe as probe_input
+    from rainset.video import probe
 
     known = {f.name for f in dc_fields(DerainOptions)}
     for key in kwargs:
@@ -262,9 +262,7 @@ def derain_files(
     out = Path(out)
     result = DerainResult(out)
 
-    def emit(kind: str, scene: str = "", **kw) -> None:
-        if progress is not None:
-            progress(Event("derain", kind, scene, **kw))
+    emit = _emitter("derain", progress)
 
     # OUT may not be or hold an input; inside a folder input it is skipped; two inputs may
     # not be written to one output file.
@@ -289,13 +287,14 @@ def derain_files(
 
     from rainset.dataset import image_size
 
+    videos = {}  # input -> its probe, reused to write it
     for src in inputs:
         if src.is_dir():
             continue
         if is_image_path(src):
             image_size(src, decode=False)
         else:
-            vi = probe_input(src, decode=False)
+            vi = videos[src] = probe(src, decode=False)
             if vi.width % 2 or vi.height % 2:
                 raise InputError(
                     f"{src}: the video is {vi.width}x{vi.height}; the derained H.264 video needs "
@@ -323,9 +322,9 @@ def derain_files(
                 result.written.append(dst)
                 emit("written", str(p), done=len(result.written), total=total)
         else:
-            from rainset.video import iter_frames, probe, write_video
+            from rainset.video import iter_frames, write_video
 
-            info = probe(src)
+            info = videos[src]
             n_frames = info.frame_count or None
 
             def frames(src=src, n_frames=n_frames):

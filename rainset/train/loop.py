@@ -46,8 +46,8 @@ from rainset.train.data import (
     PatchSource,
     PatchStream,
     check_splits,
-    items,
     pair_items,
+    pair_test_items,
 )
 from rainset.train.derain import WEIGHTS_NAME, pick_device
 from rainset.train.losses import spanet_loss
@@ -293,10 +293,7 @@ class Trainer:
                     f"{', '.join(dataset.scenes()[:10]) or 'none'}); rebuild it with fewer "
                     "`test_scenes`."
                 )
-            try:  # a pairs dataset has a clean test split only when it has pseudo ground truth
-                self.test_items = items(dataset, split="test")
-            except InputError:
-                self.test_items = []
+            self.test_items = pair_test_items(dataset)  # [] without pseudo ground truth
         else:
             self.train_items, self.test_items = check_splits(dataset)
 
@@ -332,25 +329,14 @@ class Trainer:
             ids = [device.index] if device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
         per_rank = config.batch // self.world
+        cut = {"crop": config.crop, "scale": config.scale, "flip": config.flip,
+               "cache_bytes": config.cache_bytes}  # fmt: skip
         if config.objective == "timelapse":
-            source = PairPatchSource(
-                dataset,
-                self.train_items,
-                crop=config.crop,
-                scale=config.scale,
-                flip=config.flip,
-                cache_bytes=config.cache_bytes,
-            )
+            source = PairPatchSource(dataset, self.train_items, **cut)
             per_rank = max(1, per_rank // 2)  # pairs: two frames each
         else:
             source = (DirectionPatchSource if self.direction else PatchSource)(
-                dataset,
-                self.train_items,
-                crop=config.crop,
-                scale=config.scale,
-                flip=config.flip,
-                mask_threshold=config.mask_threshold,
-                cache_bytes=config.cache_bytes,
+                dataset, self.train_items, mask_threshold=config.mask_threshold, **cut
             )
         stream = PatchStream(
             source,

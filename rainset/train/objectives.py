@@ -32,6 +32,7 @@ from torch import nn
 
 from rainset.train.losses import (
     DirectionalGradient,
+    _f,
     background_consistency,
     rain_direction_loss,
     structure_gamma,
@@ -73,7 +74,7 @@ def rain_model(rain: torch.Tensor) -> torch.Tensor:
     outputs a colour B directly, so that structure becomes this penalty on ``S = I - B``: its
     departure from its channel mean, and its negative part.
     """
-    s = rain.to(torch.promote_types(rain.dtype, torch.float32))
+    s = _f(rain)
     grey = s.mean(dim=1, keepdim=True)
     return (s - grey).abs().mean() + torch.relu(-s).mean()
 

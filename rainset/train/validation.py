@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from rainset.errors import InputError, ParameterError
-from rainset.evaluate import Event, ProgressFn, _check_count
+from rainset.evaluate import ProgressFn, _check_count, _emitter
 from rainset.options import ValidateOptions, merged
 
 __all__ = ["validate", "ValidateResult", "OUTPUTS_DIR"]
@@ -97,12 +97,6 @@ def interrupted(trainer, config) -> str:
     )
 
 
-def _read_log(path: Path) -> list[dict]:
-    from rainset.dataset.jsonl import read_jsonl  # the one JSONL reader
-
-    return read_jsonl(path)
-
-
 def validate(
     dataset: str | os.PathLike,
     out: str | os.PathLike,
@@ -165,9 +159,7 @@ def validate(
     from rainset.train.report import count_items, evaluate, summarize, write_report
     from rainset.train.spanet import count_parameters
 
-    def emit(kind: str, scene: str = "", **kw) -> None:
-        if progress is not None:
-            progress(Event("validate", kind, scene, **kw))
+    emit = _emitter("validate", progress)
 
     try:
         dev = pick_device(opts.device)
@@ -197,13 +189,9 @@ def validate(
             raise ParameterError("direction_loss", "the rain-direction loss is for the paired objective")
         config_options["direction_weight"] = DIRECTION_WEIGHT
     if objective == "timelapse" and not others:
-        from rainset.train.data import items as train_items
+        from rainset.train.data import pair_test_items
 
-        try:
-            own_test = train_items(ds, split="test")
-        except InputError:
-            own_test = []
-        if not own_test:
+        if not pair_test_items(ds):
             raise ParameterError(
                 "eval_on",
                 f"{dataset} has no clean test split (a pairs dataset has one only with pseudo "
@@ -279,7 +267,9 @@ def validate(
             emit("scored", title, message=s.id, done=len(scores), total=n)
         seconds[title] = time.perf_counter() - t1
         evaluations[title] = (summarize(scores), scores)
-    log = _read_log(out / "log.jsonl")
+    from rainset.dataset.jsonl import read_jsonl
+
+    log = read_jsonl(out / "log.jsonl")
     info = {
         "dataset": str(dataset),
         "model": opts.model,

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from rainset.errors import RainsetError
+from rainset.review import ACTIONS
 
 #: PNG compression level of images encoded for the page (fast; the page is local).
 PAGE_PNG_LEVEL = 1
@@ -281,7 +282,7 @@ class Board:
         mode: the change applies when ``expect_rev`` is the item's revision (else False, and
         the item shows what another tab decided).
         """
-        if action not in ("accept", "more", "reject"):
+        if action not in ACTIONS:
             return False, None, f"unknown action {action!r}"
         with self._cond:
             item = self._items.get(cid)

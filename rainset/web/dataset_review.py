@@ -70,7 +70,7 @@ def dataset_board(root: str | os.PathLike) -> tuple[Board, ReviewLog]:
 
 
 def _window_board(root: Path, log: ReviewLog, params: dict) -> Board:
-    from rainset.buildgt import DENSITY
+    from rainset.options import DENSITY
 
     step = DENSITY.get(params.get("density"), (0, 0))[1]
     cap = int(params.get("max_frames") or 0)
@@ -88,11 +88,12 @@ def _window_board(root: Path, log: ReviewLog, params: dict) -> Board:
                  reason=item.reason, by="review", time=_now())
         d.setdefault("score", item.figures.get("score"))
         log.decisions[item.key] = d
-        nxt = decision_key(item.scene, item.window, min(item.n + step, cap or item.n + step))
+        n_next = min(item.n + step, cap or item.n + step)
+        nxt = decision_key(item.scene, item.window, n_next)
         if item.status == "more":
             if nxt not in log.decisions:
                 log.decisions[nxt] = {"scene": item.scene, "window": item.window,
-                                      "n_frames": min(item.n + step, cap or item.n + step), "action": "accept",
+                                      "n_frames": n_next, "action": "accept",
                                       "reason": PROVISIONAL, "by": "review", "score": None, "time": _now()}
         elif old_status == "more" and log.decisions.get(nxt, {}).get("reason") == PROVISIONAL:
             del log.decisions[nxt]
@@ -112,11 +113,10 @@ def _window_board(root: Path, log: ReviewLog, params: dict) -> Board:
             if clean_rel is None:
                 sheet = layout.gt_preview(scene, f"w{window:02d}", n)
             rainy = [r["rainy"] for r in sorted(written, key=lambda r: r.get("frame", 0)) if r.get("rainy")]
+            shown = rec0 if written else {}  # the figures of a written window
             figures = {
-                "score": d.get("score"), "p_hat": rec0.get("p_hat") if written else None,
-                "drift": rec0.get("light_drift") if written else None,
-                "max_shift_px": rec0.get("camera_shift_px") if written else None,
-                "motion_confidence": rec0.get("motion_confidence") if written else None,
+                "score": d.get("score"), "p_hat": shown.get("p_hat"), "drift": shown.get("light_drift"),
+                "max_shift_px": shown.get("camera_shift_px"), "motion_confidence": shown.get("motion_confidence"),
                 "sheet": sheet is not None,
             }
             board.add(scene, window, n, key, FileImages(root, clean_rel or sheet, rainy), figures=figures,

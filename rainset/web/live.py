@@ -135,7 +135,7 @@ def build_lookahead(jobs, writer, review_log, reviewer, opts, *, device: str = "
     :func:`rainset.buildgt.build_parallel`). ``board`` is closed on the way out, so that threads
     waiting for the page end when the caller stops (Ctrl-C).
     """
-    from rainset.buildgt import Event, build_scene
+    from rainset.buildgt import Event, build_scene, in_input_order
 
     if lookahead < 0:
         raise ValueError(f"lookahead must be >= 0, got {lookahead}")
@@ -172,38 +172,26 @@ def build_lookahead(jobs, writer, review_log, reviewer, opts, *, device: str = "
         finally:
             channel.put((job, "done", None))
 
+    def next_live(head):
+        if head + 1 < len(jobs):
+            writers[head + 1].go_live()
+
     if jobs:
         writers[0].live = True
-    waiting: dict[int, list] = {j: [] for j in range(len(jobs))}
-    finished: set[int] = set()
-    head = 0
+    complete = False
     pool = ThreadPoolExecutor(max_workers=1 + lookahead, thread_name_prefix="rainset-lookahead")
     try:
         for j, (src, scene, sha) in enumerate(jobs):
             pool.submit(run, j, src, scene, sha)
-        while head < len(jobs):
-            try:
-                job, kind, payload = channel.get(timeout=0.25)
-            except queue.Empty:
-                continue
-            waiting[job].append((kind, payload))
-            if kind == "done":
-                finished.add(job)
-            while head < len(jobs):
-                for kind, payload in waiting[head]:
-                    if kind == "event":
-                        yield payload
-                    elif kind == "error":
-                        raise payload
-                waiting[head] = []
-                if head not in finished:
-                    break
-                head += 1
-                if head < len(jobs):
-                    writers[head].go_live()
+        for kind, payload in in_input_order(channel, len(jobs), timeout=0.25, done=next_live):
+            if kind == "event":
+                yield payload
+            elif kind == "error":
+                raise payload
+        complete = True
     finally:
         stop.set()
-        if board is not None and head < len(jobs):
+        if board is not None and not complete:
             board.close()
         pool.shutdown(wait=True, cancel_futures=True)
 
