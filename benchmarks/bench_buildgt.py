@@ -13,6 +13,12 @@ process beside it:
   build-gt clean      rainset build-gt CLIP --frames 200 --write clean --review accept
   build-gt all        the same with rainy frames and masks written (frames/s)
   build-gt all legacy the write path before issue 14: PNG level 3, serial writes
+  --floors adds two rows that compute the same clean image (checked bit for bit) with nothing
+  else around them, each as a ratio to decode-only:
+  floor: RGB stack    decode into the window's RGB frame stack and estimate (build-gt's design
+                      minus the pipeline: the least --write clean can cost as built)
+  floor: YUV stack    the same with the window kept as decoded YUV 4:2:0 planes, converted to RGB
+                      band by band inside the estimate (a design not built; see FLOOR_YUV)
 and the ratios: build-gt clean / decode-only (target <= 1.5x), build-gt all / decode + encode
 (target <= 1.25x), legacy / build-gt all (target >= 2.5x faster). Then the estimator on a
 small crop against a plain per-pixel Python loop (the released notebook took ~187 s per
@@ -26,7 +32,7 @@ one looks faster than it is. The pause does not remove all of it (the second of 
 runs 10 s apart measured 0.2-1 s faster, whichever ran second): compare changes of the code
 with the runs' order alternating.
 
-Usage: python benchmarks/bench_buildgt.py [--repeat 3] [--frames 200] [--height 1080] [--pause 4]
+Usage: python benchmarks/bench_buildgt.py [--repeat 3] [--frames 200] [--height 1080] [--pause 4] [--floors]
 """
 
 from __future__ import annotations
@@ -94,6 +100,80 @@ with EncodePool() as enc:
 """
 
 
+#: The floor of today's design: what any build-gt that holds the window as RGB frames and runs
+#: the SPA estimator must do, and nothing else (no probe, plan, motion check, review, manifest
+#: or preview): decode on a thread into a frame stack whose memory is committed
+#: meanwhile, the kernels loading in another thread, estimate, write the clean PNG.
+FLOOR_RGB = """
+import sys, threading
+import numpy as np
+from rainset._alloc import empty_large, populate_async
+from rainset.groundtruth import estimate_clean, warm_up
+from rainset.image import write_image
+from rainset.video import iter_frames, probe, read_ahead
+clip, out = sys.argv[1], sys.argv[2]
+info = probe(clip)
+warm = threading.Thread(target=warm_up); warm.start()
+stack = empty_large((info.frame_count, info.height, info.width, 3), np.uint8)
+populate_async(stack)
+n = 0
+for f in read_ahead(iter_frames(clip), 6):
+    stack[n] = f
+    n += 1
+warm.join()
+write_image(out, estimate_clean(stack[:n]).image)
+"""
+
+#: The floor of a design that keeps the window as the decoder's YUV 4:2:0 planes (half the
+#: bytes of RGB) and converts row bands to RGB with the same swscale conversion inside the
+#: estimate, once for the mode votes and once for the percentile (the same clean image, bit for
+#: bit: the bench checks it). Not built: this row says what such a redesign could reach.
+FLOOR_YUV = """
+import sys, threading
+from concurrent.futures import ThreadPoolExecutor
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+from rainset._alloc import empty_large, populate_async
+from rainset.groundtruth import warm_up
+from rainset.image import write_image
+from rainset.video import probe
+clip, out = sys.argv[1], sys.argv[2]
+info = probe(clip)
+warm = threading.Thread(target=warm_up); warm.start()
+H, W = info.height, info.width
+stack = empty_large((info.frame_count, H * 3 // 2, W), np.uint8)
+populate_async(stack)
+container = av.open(clip)
+stream = container.streams.video[0]
+stream.thread_type = "AUTO"
+n, tags = 0, None
+for f in container.decode(stream):
+    tags = tags or (f.colorspace, f.color_range)
+    stack[n] = f.to_ndarray()
+    n += 1
+warm.join()
+from rainset import _gt_numba as K
+BAND = 32
+bands = [(y, min(H, y + BAND)) for y in range(0, H, BAND)]
+def rgb_band(y0, y1):
+    conv, buf = VideoReformatter(), np.empty((n, y1 - y0, W, 3), np.uint8)
+    for t in range(n):
+        u = stack[t, H : H + H // 4].reshape(H // 2, W // 2)[y0 // 2 : y1 // 2]
+        v = stack[t, H + H // 4 :].reshape(H // 2, W // 2)[y0 // 2 : y1 // 2]
+        planes = np.concatenate([stack[t, y0:y1].ravel(), u.ravel(), v.ravel()]).reshape(-1, W)
+        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        frame.colorspace, frame.color_range = tags
+        buf[t] = conv.reformat(frame, format="rgb24", threads=1).to_ndarray()
+    return buf.reshape(n, -1)
+with ThreadPoolExecutor(2) as pool:
+    votes = sum(pool.map(lambda b: K.mode_stats(rgb_band(*b), True)[2], bands))
+    k, r = divmod(int(np.argmax(votes)) * (n - 1), 100)
+    rows = list(pool.map(lambda b: K.percentile(rgb_band(*b), k, r).reshape(b[1] - b[0], W, 3), bands))
+write_image(out, np.concatenate(rows))
+"""
+
+
 def main() -> None:
     import _measure as M
 
@@ -102,6 +182,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--pause", type=float, default=4.0, help="seconds between rows (see above)")
+    ap.add_argument("--floors", action="store_true", help="add the two floor rows (see FLOOR_RGB, FLOOR_YUV)")
     args = ap.parse_args()
     cache = HERE / ".cache"
     cache.mkdir(exist_ok=True)
@@ -133,17 +214,25 @@ def main() -> None:
         "build-gt --write all": lambda: build("all"),
         "build-gt --write all, legacy": lambda: build("all", legacy=True),
     }
+    floor_out = keep / "floor.png"
+    if args.floors:
+        rows["floor: RGB stack + estimate"] = lambda: M.run(M.python(FLOOR_RGB) + [str(clip), str(floor_out)])
+        rows["floor: YUV stack + estimate"] = lambda: M.run(M.python(FLOOR_YUV) + [str(clip), str(floor_out)])
     samples: dict[str, list] = {k: [] for k in rows}
     for _ in range(args.repeat):  # interleaved: a change of load hits every row alike
         for name, fn in rows.items():
             time.sleep(args.pause)
             samples[name].append(fn())
+            if name.startswith("floor"):  # the floors compute build-gt's clean image, bit for bit
+                from rainset.image import read_image
+
+                assert np.array_equal(read_image(floor_out), read_image(clean_png)), f"{name}: another image"
             shutil.rmtree(work, ignore_errors=True)  # keep the disk use to one output
             work.mkdir()
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(keep, ignore_errors=True)
     t = {k: M.medians(v) for k, v in samples.items()}
-    dec, ref, clean, full, legacy = (t[k][0] for k in rows)
+    dec, ref, clean, full, legacy = (t[k][0] for k in list(rows)[:5])
     print(f"clip: {clip.name}  cores: {os.cpu_count()}  OpenCV {cv2.__version__}  repeat: {args.repeat} (medians; "
           f"peak RSS the largest; {args.pause:g} s between rows)")
     note = {
@@ -153,8 +242,10 @@ def main() -> None:
         "build-gt --write all": f"{full / ref:.2f}x the reference (target <= 1.25x); {args.frames / full:.1f} frames/s",
         "build-gt --write all, legacy": f"{legacy / full:.2f}x slower than build-gt --write all (target >= 2.5x)",
     }
+    for name in list(rows)[5:]:
+        note[name] = f"{t[name][0] / dec:.2f}x decode-only"
     for name, (wall, rss) in t.items():
-        print(f"{name:30s} {wall:7.2f} s  {rss:7.0f} MiB   {note[name]}")
+        print(f"{name:31s} {wall:7.2f} s  {rss:7.0f} MiB   {note[name]}")
 
     from rainset.groundtruth import estimate_clean
     from rainset.video import read_frames

@@ -1,16 +1,24 @@
-"""Large array allocation backed by transparent huge pages.
+"""Large array allocation for frame stacks: small pages, committed ahead by a helper thread.
 
-Filling a fresh multi-gigabyte frame stack costs one page fault per 4 KiB page, and on virtual
-machines whose memory is handed back to the host when idle each fault is expensive. An
-anonymous mapping advised for transparent huge pages takes one fault per 2 MiB instead
-(measured on the development VM: first fill of a 1080p x 200 stack 1.83 s with ``np.empty``,
-0.33 s with this).
+Filling a fresh 1.2 GB frame stack (1080p x 200) costs the thread that first writes it, and on
+virtual machines that hand free memory back to their host (free page reporting, a balloon)
+that first write is where the host backs the memory again. Guest Linux reports only free
+blocks of 2 MiB and more, and a transparent huge page is cut from exactly such a block, so a
+huge-page stack is always backed afresh; 4 KiB pages come first from the smaller free fragments
+that were never reported. On the development VM (Firecracker, 8 h up, in the same minutes,
+alternating, 5 s apart) the first fill of 1.2 GB took 3.2-4.0 s of CPU advised for huge pages
+(``np.empty``, which numpy advises so, 2.3-4.2 s) and 0.5-1.7 s advised against them, and
+``build-gt --write clean`` on the 1080p x 200 clip 6.3-8.7 s against 3.6-5.9 s (system time
+3.5-4.0 s against 1.0-1.4 s); the estimator reads either stack equally fast. Where no memory
+goes back to a host the difference is the page faults alone (a few tenths of a second for
+1.2 GB). So :func:`empty_large` maps the stack with ``MADV_NOHUGEPAGE``. (An earlier release
+advised huge pages, measured then as faster on the same VM: 0.33 s against 1.83 s. The
+measurement above, interleaved, reverses it; ``benchmarks/bench_buildgt.py`` shows it.)
 
-Even so, the first touch of fresh memory costs the thread that makes it: 2.5-3 s of CPU to fill
-that stack on the development VM under load (0.15 s to overwrite it once touched), whether
-the pages are huge or not. :func:`populate_async` moves that cost to a helper thread (Linux's
-``MADV_POPULATE_WRITE``, which commits pages without writing to them), so it runs while
-frames decode instead of in the loop that copies them in.
+Even so, the first touch of fresh memory costs the thread that makes it, and
+:func:`populate_async` moves that cost to a helper thread (Linux's ``MADV_POPULATE_WRITE``,
+which commits pages without writing to them), so it runs while frames decode instead of in
+the loop that copies them in.
 """
 
 from __future__ import annotations
@@ -28,10 +36,11 @@ _MIN_BYTES = 64 << 20
 
 
 def empty_large(shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
-    """Like ``np.empty``; large arrays come from a huge-page-advised anonymous mapping."""
+    """Like ``np.empty``; large arrays come from an anonymous mapping advised against huge
+    pages (see the module notes)."""
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
-    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
     if nbytes < _MIN_BYTES or advice is None or not hasattr(mmap, "MAP_ANONYMOUS"):
         return np.empty(shape, dtype)
     try:
