@@ -1,7 +1,9 @@
 """Shared by the write-path benchmarks: a command's wall time and peak memory, the legacy setting.
 
 ``run(python(code))`` returns the wall seconds and the peak resident memory (RSS, MiB) of the
-child process (its ``VmHWM``: that process alone, its own children not included).
+child process (its ``VmHWM``: that process alone, its own children not included), and its CPU
+seconds (user + system, all threads) as a third item; ``medians`` takes the median wall and
+CPU and the largest RSS.
 ``LEGACY`` is Python that, run before rainset is used, puts back the write path as it was
 before issue 14: PNG zlib level 3 with OpenCV's default strategy and filters, and one encode
 thread (serial writes).
@@ -10,6 +12,7 @@ thread (serial writes).
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,17 +41,24 @@ _HWM = (
 )
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd`` (from :func:`python`); (wall seconds, peak RSS in MiB). Raises on a
-    non-zero exit."""
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run(cmd: list[str]) -> tuple[float, float, float]:
+    """Run ``cmd`` (from :func:`python`); (wall seconds, peak RSS in MiB, CPU seconds). Raises
+    on a non-zero exit."""
     with tempfile.NamedTemporaryFile(prefix="rainset-hwm-") as f:
         env = {**os.environ, "RAINSET_BENCH_HWM": f.name}
+        cpu = _children_cpu()
         t = time.perf_counter()
         res = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         wall = time.perf_counter() - t
+        cpu = _children_cpu() - cpu
         if res.returncode:
             raise RuntimeError(f"exited {res.returncode}:\n{res.stderr.decode(errors='replace')[-2000:]}")
-        return wall, int(Path(f.name).read_text() or 0) / 1024
+        return wall, int(Path(f.name).read_text() or 0) / 1024, cpu
 
 
 def python(code: str) -> list[str]:
@@ -56,6 +66,8 @@ def python(code: str) -> list[str]:
     return [sys.executable, "-c", _HWM + code]
 
 
-def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
-    """Median wall and the largest peak RSS of repeated runs."""
-    return statistics.median(s[0] for s in samples), max(s[1] for s in samples)
+def medians(samples: list[tuple]) -> tuple[float, float, float | None]:
+    """Median wall, the largest peak RSS and the median CPU (None where not measured) of
+    repeated runs."""
+    cpu = [s[2] for s in samples if len(s) > 2]
+    return statistics.median(s[0] for s in samples), max(s[1] for s in samples), statistics.median(cpu) if cpu else None

@@ -3,8 +3,8 @@
 The clip: 1080p, 200 frames, 25 fps, H.264 (libx264, crf 18): a static textured background
 (a scikit-image photo), rainset's synthetic rain, Gaussian sensor noise sigma 2 levels.
 
-Printed, each a median over --repeat runs (in one run, interleaved), with the peak RSS of the
-process beside it:
+Printed, each a median over --repeat runs (in one run, interleaved), with the CPU time (user +
+system, all threads) and the peak RSS of the process beside it:
   decode-only         python -c "iterate rainset.video.iter_frames over the clip"
   decode + encode     the reference for the write path: decode the clip and write the files
                       build-gt --write all writes (every frame, its rain mask against the
@@ -20,7 +20,8 @@ process beside it:
   floor: YUV stack    the same with the window kept as decoded YUV 4:2:0 planes, converted to RGB
                       band by band inside the estimate (a design not built; see FLOOR_YUV)
 and the ratios: build-gt clean / decode-only (target <= 1.5x), build-gt all / decode + encode
-(target <= 1.25x), legacy / build-gt all (target >= 2.5x faster). Then the estimator on a
+(target <= 1.25x), legacy / build-gt all (target >= 2.5x faster); each also as a CPU ratio, the
+steadier figure when other work shares the cores. Then the estimator on a
 small crop against a plain per-pixel Python loop (the released notebook took ~187 s per
 100-frame video with such loops).
 
@@ -244,8 +245,13 @@ def main() -> None:
     }
     for name in list(rows)[5:]:
         note[name] = f"{t[name][0] / dec:.2f}x decode-only"
-    for name, (wall, rss) in t.items():
-        print(f"{name:31s} {wall:7.2f} s  {rss:7.0f} MiB   {note[name]}")
+    print(f"{'':31s} {'wall':>9s}  {'CPU':>8s}  {'peak RSS':>11s}   wall ratio; CPU ratio (user + system, all threads)")
+    cpu = {k: v[2] for k, v in t.items()}
+    base = {"decode + encode (reference)": "decode-only", "build-gt --write all": "decode + encode (reference)",
+            "build-gt --write all, legacy": "build-gt --write all"}
+    for name, (wall, rss, c) in t.items():
+        over = base.get(name, "decode-only")
+        print(f"{name:31s} {wall:7.2f} s  {c:6.2f} s  {rss:7.0f} MiB   {note[name]}; CPU {c / cpu[over]:.2f}x")
 
     from rainset.groundtruth import estimate_clean
     from rainset.video import read_frames

@@ -189,7 +189,7 @@ def end_to_end(n_photos: int, repeat: int) -> None:
     print(f"\nEnd to end, {n_photos} photos of {H}x{W}, {per_image} variants each, PNG "
           f"(default outputs: rainy, mask, rain map, residual, clean, 4 tiers); OpenCV {cv2.__version__}, "
           f"median of {repeat}, peak RSS the largest:")
-    for name, (dt, rss) in t.items():
+    for name, (dt, rss, _) in t.items():
         rate = n / dt
         if name.startswith("reference"):
             note = "the limit for these files"
