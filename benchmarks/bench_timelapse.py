@@ -16,8 +16,9 @@ Printed per input, over --repeat alternating runs of
                 pipeline writes and what a user would otherwise decode)
   pairs pass    rainset.pairs.analysis_pass, the first read of `rainset pairs`: every frame
                 scored on its luma plane (rainset._analysis_frames, no RGB conversion, decoded
-                on a thread a few frames ahead), find_segments, and the contact-sheet
-                thumbnails (RGB for three frames)
+                on a thread a few frames ahead; standard-definition frames on one FFmpeg
+                thread fewer than the cores), find_segments, and the contact-sheet thumbnails
+                (RGB for three frames)
   RGB frames    iter_frames through rainset.timelapse.StaticScorer and find_segments: the
                 analysis of RGB frames (the pairs pass before it read luma planes, and what
                 score_frames(iter_frames(...)) costs a library user)
@@ -27,7 +28,8 @@ the process: FFmpeg decodes with several). CPU time is the steadier number on a 
 wall time is what a user waits. The frame counts the pass is given (for its thumbnails) are
 probed before timing, as the pipeline has them from its own probe.
 
-``--only real`` / ``--only synthetic`` measures one input.
+``--only real`` / ``--only synthetic`` measures one input. The load average before and after
+is printed too (other work on the machine moves every figure).
 
 Usage: python benchmarks/bench_timelapse.py [--repeat 5] [--frames 150] [--only real]
 """
@@ -35,6 +37,7 @@ Usage: python benchmarks/bench_timelapse.py [--repeat 5] [--frames 150] [--only 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -145,6 +148,7 @@ def main() -> None:
             print(f"making {clip} ...")
             make_clip(clip, args.frames)
         inputs["synthetic 1080p"] = [clip]
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'input':26s} {'analysis':10s} {'frames':>6s} {'decode ms/f':>11s} {'+analysis':>10s} "
           f"{'wall ratio':>10s} {'CPU ratio':>9s}")  # fmt: skip
     for name, paths in inputs.items():
@@ -154,6 +158,7 @@ def main() -> None:
             print(f"{name:26s} {kind:10s} {m['n']:6d} {m['decode_ms']:11.2f} {m['added_ms']:10.2f} "
                   f"{m['wall']:10.2f} {m['cpu']:9.2f}")  # fmt: skip
     print("ratio = (decode + analysis) / decode-only; target <= 1.25 (analysis adds <= 25 %).")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ swap a frame for one whose deviation was within a tenth of a level of it (realra
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,21 +115,51 @@ def iter_decoded(source: Source, *, ahead: int = 0) -> Iterator[DecodedFrame]:
     ``ahead`` > 0 decodes on a thread that keeps up to that many frames ready, so decoding
     (FFmpeg, image reads) runs while the caller analyses the frame before (both release the
     GIL for their heavy parts): on realrain13 the pairs pass waited 13-20 % less for the same
-    CPU time. Errors reach the caller at the frame where they happen; closing the iterator
+    CPU time. Small (standard-definition) video frames are then decoded on fewer FFmpeg
+    threads (:func:`_decoder_threads`). Errors reach the caller at the frame where they happen
+    (what the decoder says of the damage may differ with its threads); closing the iterator
     early stops the thread.
     """
     res = _resolve(source)
     frames = (
         (DecodedFrame(f) for f in _image_frames(res.files))
         if res.kind != "video"
-        else _video(res.path)
+        else _video(res.path, ahead)
     )
     return read_ahead(frames, ahead) if ahead > 0 else frames
 
 
-def _video(path: Path) -> Iterator[DecodedFrame]:
+#: Largest frame (pixels) that :func:`iter_decoded` decodes on fewer threads when it decodes
+#: ahead: the standard-definition sizes, 720 x 576 and below.
+_SMALL_FRAME = 720 * 576
+
+
+def _decoder_threads(ahead: int, width: int, height: int) -> int:
+    """FFmpeg decoding threads for :func:`iter_decoded`: 0 (FFmpeg's choice: a thread per
+    core and one more) unless frames are decoded ahead and are small; then one fewer than
+    the cores this process may use (at least one), the scoring thread having the last.
+
+    FFmpeg's frame threads cost CPU to hand frames between them, and a small frame's scoring
+    costs about as much as decoding it, so that one decoding thread and the scoring thread
+    fill two cores: on a 2-core machine a 720 x 480 H.264 frame took 1.4 ms of CPU on one
+    thread against 1.6-1.7 ms on FFmpeg's three, and the pairs pass (with eight frames ahead
+    instead of three) went from 1.20 to 1.14 times decode-only in wall time and from 1.44 to
+    1.35 in CPU (same pixels; issue 14). A
+    1080p frame costs several times its scoring to decode, and one thread could not keep up
+    (pass 1.49 times decode-only against 0.9-1.2).
+    """
+    if ahead <= 0 or width * height > _SMALL_FRAME:
+        return 0
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+def _video(path: Path, ahead: int = 0) -> Iterator[DecodedFrame]:
     to_rgb = VideoReformatter()  # one swscale context for the frames converted
-    frames = _decoded(path)
+    frames = _decoded(path, functools.partial(_decoder_threads, ahead))
     try:
         for _, _, frame, rot in frames:
             yield DecodedFrame(av_frame=frame, rotation=rot, to_rgb=to_rgb)

@@ -231,8 +231,10 @@ class _Thumbs:
 
 
 #: Frames decoded ahead of the scoring (memory: that many decoded frames, 0.5 MB each at
-#: 720 x 480, 3 MB at 1080p, in YUV).
-_AHEAD = 3
+#: 720 x 480, 3 MB at 1080p, in YUV). Eight: the decoding thread (one FFmpeg thread on a
+#: 2-core machine, see rainset._analysis_frames) rides out the scoring's slower frames (a
+#: new reference, a chunk's medians) instead of waiting on a full queue (issue 14).
+_AHEAD = 8
 
 
 def analysis_pass(

@@ -7,7 +7,11 @@ tiles against the reference tiles (:func:`phase_shifts`) and a robust similarity
 tile shifts (:func:`fit_tiles`). Cost on one core: under 3 ms per 1080p frame
 (``benchmarks/bench_stabilize.py``).
 
-Length (~560 lines, 120 of them docstrings): one estimator. The tiles, the shifts, the fit, the
+Its transforms run into arrays made once per :class:`Registrar` (a fresh few-hundred-kB array
+per frame cost ~0.4 ms of page faults on a 720 x 480 frame; issue 14), with the numbers of
+``scipy.fft`` and of fresh arrays bit for bit (tests/test_registration_speed.py).
+
+Length (~750 lines, 180 of them docstrings): one estimator. The tiles, the shifts, the fit, the
 per-frame :class:`Registrar` and the streaming :class:`MotionMeter` share its constants and
 :class:`FrameMotion`, and build-gt, pairs and stabilisation all use it whole; split, its
 tuning (speed is measured across all of it) would be spread over several files.
@@ -38,6 +42,44 @@ def _fft():
     return scipy.fft
 
 
+@functools.cache
+def _pocketfft():
+    """scipy.fft's own pocketfft binding, whose transforms write into a given array, or
+    ``None`` where this scipy does not have it (:func:`_rfft2` and :func:`_irfft2` then call
+    ``scipy.fft``).
+
+    The same transforms ``scipy.fft.rfft2`` / ``irfft2`` run, bit for bit
+    (tests/test_registration_speed.py), without their new output array per call: on a
+    virtual machine every fresh page of a few-hundred-kB temporary costs a page fault of
+    about 2 us, and the registrar's per-frame temporaries (tiles, spectra, correlations)
+    cost the pairs pass ~0.4 ms per 720 x 480 frame that way (issue 14)."""
+    try:
+        from scipy.fft._pocketfft import pypocketfft as pf
+
+        probe = np.zeros((1, 4, 4), np.float32)
+        spec = pf.r2c(probe, (1, 2), True, 0, np.empty((1, 4, 3), np.complex64), 1)
+        pf.c2r(spec, (1, 2), 4, False, 2, np.empty((1, 4, 4), np.float32), 1)
+    except Exception:  # noqa: BLE001 - another scipy: the public functions
+        return None
+    return pf
+
+
+def _rfft2(tiles: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``scipy.fft.rfft2(tiles, axes=(1, 2))``, into ``out`` where it can (see :func:`_pocketfft`)."""
+    pf = _pocketfft()
+    if pf is None:
+        return _fft().rfft2(tiles, axes=(1, 2))
+    return pf.r2c(tiles, (1, 2), True, 0, out, 1)
+
+
+def _irfft2(spec: np.ndarray, shape: tuple[int, int], out: np.ndarray | None) -> np.ndarray:
+    """``scipy.fft.irfft2(spec, s=shape, axes=(1, 2))``, into ``out`` where it can."""
+    pf = _pocketfft()
+    if pf is None:
+        return _fft().irfft2(spec, s=shape, axes=(1, 2), overwrite_x=True)
+    return pf.c2r(spec, (1, 2), shape[1], False, 2, out, 1)
+
+
 def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Per-pixel median of three images with four min/max operations."""
     return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
@@ -49,6 +91,15 @@ def mean_level(img: np.ndarray) -> float:
     if img.dtype == np.uint8 and img.ndim == 2 and img.size:
         return cv2.sumElems(img)[0] / img.size
     return float(img.mean())
+
+
+def _median(v: np.ndarray) -> float:
+    """``float(np.median(v))`` of a short 1-D float array without NaN, the same float (the
+    middle value, or the mean of the two, ``(a + b) / 2`` as numpy takes it), without
+    numpy's 10 us of overhead per call."""
+    s = sorted(v.tolist())
+    m = len(s) // 2
+    return s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2
 
 
 def _fast_len(n: int) -> int:
@@ -65,14 +116,19 @@ def _fast_len(n: int) -> int:
     return 1
 
 
-def _grid_tiles(img: np.ndarray, grid: int = 3) -> np.ndarray:
+def _grid_tiles(img: np.ndarray, grid: int = 3, out: np.ndarray | None = None) -> np.ndarray:
     """(grid*grid, th, tw) float32 tiles, mean removed, ready for the window.
 
     Each tile is the centre of its grid cell cropped to FFT-friendly sides (a prime side such
-    as 53 makes the transform several times slower).
+    as 53 makes the transform several times slower). ``out``: a (grid*grid, ch, cw) float32
+    array for the cells (the tiles are a view of it), as a new one would be.
     """
     cells, ys, xs = _cells(img, grid)
-    t = cells.astype(np.float32, order="C").reshape(grid * grid, *cells.shape[2:])  # one copy
+    if out is None:
+        t = cells.astype(np.float32, order="C").reshape(grid * grid, *cells.shape[2:])  # one copy
+    else:
+        t = out
+        np.copyto(t.reshape(cells.shape), cells)
     t = t[:, ys, xs]
     t -= t.mean(axis=(1, 2), keepdims=True)  # in place: t is this function's copy
     return t
@@ -124,14 +180,50 @@ def phase_shifts(
     few hundredths of a pixel, and on rainy static footage the estimate is several times less
     noisy than the sinc-peak formula of Foroosh et al. (2002).
     """
-    weight, total = _peak_weight(shape[0], shape[1], float(sigma))
-    # Bit for bit the products of earlier releases: numpy writes ``a * np.conj(b)`` into the
-    # temporary conjugate, and that in-place loop rounds differently from ``np.multiply(a, c)``.
-    cross = img_fft * np.conj(ref_fft)
-    mag = np.abs(cross)
+    return _phase_shifts(ref_fft, img_fft, shape, float(sigma), None)
+
+
+#: numpy's NPY_MIN_ELIDE_BYTES: the size from which it reuses a temporary operand as the
+#: result of an arithmetic operator (see :func:`_phase_shifts`).
+_ELIDE_BYTES = 256 * 1024
+
+
+class _Work:
+    """The registrar's per-frame arrays, made once (see :func:`_pocketfft`). The tiles, the
+    spectral magnitudes and the correlations share one array, each dead before the next is
+    written: a smaller working set stays in the core's cache beside the decoder's."""
+
+    def __init__(self, cells: tuple[int, int], tile: tuple[int, int]):
+        spec = (9, tile[0], tile[1] // 2 + 1)
+        flat = np.empty(9 * cells[0] * cells[1], np.float32)  # the largest of the three
+        self.cells = flat.reshape(9, *cells)
+        self.mag = flat[: math.prod(spec)].reshape(spec)
+        self.corr = flat[: 9 * tile[0] * tile[1]].reshape(9, *tile)
+        self.spec = np.empty(spec, np.complex64)
+        self.cross = np.empty(spec, np.complex64)
+        self.conj = np.empty(spec, np.complex64) if self.cross.nbytes < _ELIDE_BYTES else None
+
+
+def _phase_shifts(ref_fft, img_fft, shape, sigma: float, work: _Work | None) -> np.ndarray:
+    """:func:`phase_shifts`, its large temporaries in ``work`` when given (the same numbers)."""
+    weight, total = _peak_weight(shape[0], shape[1], sigma)
+    # Bit for bit the products of earlier releases, ``a * np.conj(b)``: numpy writes a
+    # temporary of 256 kB or more (720 x 480 frames' spectra) in place, as
+    # ``np.multiply(conj, a, out=conj)``, and smaller ones to a new array as
+    # ``np.multiply(a, conj)``; the two loops round differently.
+    if work is None or img_fft.shape != work.cross.shape:
+        cross = img_fft * np.conj(ref_fft)
+        mag = np.abs(cross)
+    else:
+        if work.cross.nbytes >= _ELIDE_BYTES:
+            cross = np.conjugate(ref_fft, out=work.cross)
+            np.multiply(cross, img_fft, out=cross)
+        else:
+            cross = np.multiply(img_fft, np.conjugate(ref_fft, out=work.conj), out=work.cross)
+        mag = np.abs(cross, out=work.mag)
     mag += 1e-12
     cross *= np.divide(weight, mag, out=mag)
-    r = _fft().irfft2(cross, s=shape, axes=(1, 2), overwrite_x=True)
+    r = _irfft2(cross, shape, None if work is None else work.corr)
     k, h, w = r.shape
     peak = r.reshape(k, -1).argmax(axis=1)
     py, px = np.divmod(peak, w)
@@ -342,7 +434,10 @@ SHARED = 2
 
 
 class Registrar:
-    """Measures analysis images against a reference (see :mod:`rainset.motion`)."""
+    """Measures analysis images against a reference (see :mod:`rainset.motion`).
+
+    Its per-frame arrays are made once and reused (:class:`_Work`): one registrar serves one
+    thread at a time."""
 
     def __init__(self, policy: MotionPolicy, factor: int, shape: tuple[int, int]):
         self.policy = policy
@@ -352,36 +447,62 @@ class Registrar:
         self._ref_fft: np.ndarray | None = None
         self.ref_brightness = 0.0
         self.centres = tile_centres(shape)
+        self._work: _Work | None = None
+        self._ref_img: np.ndarray | None = None
+        self._ref_textured: int | None = None
 
     def transform(self, img: np.ndarray) -> np.ndarray:
-        tiles = _grid_tiles(img)
-        if self._window is None:
-            th, tw = tiles.shape[1:]
+        """The spectra of the windowed tiles of ``img``: the registrar's own array, which the
+        next call overwrites (:meth:`set_reference` keeps a copy of the one it is given)."""
+        if self._work is None:
+            cells, ys, xs = _cells(img, 3)
+            th, tw = ys.stop - ys.start, xs.stop - xs.start
             self._window = np.outer(np.hanning(th), np.hanning(tw)).astype(np.float32)
             self._tile = (th, tw)
+            self._work = _Work(cells.shape[2:], self._tile)
+        tiles = _grid_tiles(img, out=self._work.cells)
         tiles *= self._window  # in place: the same products as tiles * window
-        return _fft().rfft2(tiles, axes=(1, 2))
+        return _rfft2(tiles, self._work.spec)
 
     def set_reference(self, img: np.ndarray, fft: np.ndarray | None = None) -> None:
-        self._ref_fft = self.transform(img) if fft is None else fft
+        fft = self.transform(img) if fft is None else fft
+        if self._ref_fft is None or self._ref_fft.shape != fft.shape:
+            self._ref_fft = fft.copy()
+        else:
+            np.copyto(self._ref_fft, fft)
         self.ref_brightness = mean_level(img)
-        self._textured = textured_tiles(img, self.policy.min_texture)
-        self.ref_textured = int(self._textured.sum())
+        self._ref_img, self._ref_textured = img.copy(), None
+
+    @property
+    def ref_textured(self) -> int:
+        """Textured tiles of the reference (:func:`textured_tiles`), counted when first asked
+        for: only a frame whose fit fails needs it."""
+        if self._ref_textured is None:
+            self._ref_textured = int(textured_tiles(self._ref_img, self.policy.min_texture).sum())
+        return self._ref_textured
 
     def tile_shifts(self, img: np.ndarray, fft: np.ndarray | None = None) -> np.ndarray:
         """(9, 3) ``(dx, dy, response)`` per tile, analysis pixels (:func:`phase_shifts`)."""
         fft = self.transform(img) if fft is None else fft
-        return phase_shifts(self._ref_fft, fft, self._tile)
+        return _phase_shifts(self._ref_fft, fft, self._tile, PEAK_SIGMA, self._work)
 
     def measure(
-        self, img: np.ndarray, index: int = 0, fft: np.ndarray | None = None, *, shared: bool = False
+        self,
+        img: np.ndarray,
+        index: int = 0,
+        fft: np.ndarray | None = None,
+        *,
+        shared: bool = False,
+        brightness: float | None = None,
     ) -> FrameMotion:
         """Measure one analysis image. ``shared``: its temporal median shares raw frames with
         the reference's (see :data:`SHARED`), whose common rain correlates: it counts as
-        measured only when it moves beyond the policy's limit all the same."""
+        measured only when it moves beyond the policy's limit all the same. ``fft`` and
+        ``brightness``: :meth:`transform` and :func:`mean_level` of ``img``, when the caller
+        has them."""
         pol, k = self.policy, self.factor
         s = self.tile_shifts(img, fft)
-        brightness = mean_level(img)
+        brightness = mean_level(img) if brightness is None else brightness
         drift = (brightness - self.ref_brightness) / max(self.ref_brightness, 16.0)
         usable = s[:, 2] >= pol.min_response
         params, inl = fit_tiles(self.centres, s[:, :2], usable, min_tiles=pol.min_tiles)
@@ -392,7 +513,7 @@ class Registrar:
             # frame), which is motion. Tiles still matching in place mean a still camera with
             # foreground over the rest; a featureless or rain-dominated reference tells nothing.
             in_place = usable & (np.hypot(s[:, 0], s[:, 1]) * k <= pol.max_shift)
-            changed = self.ref_textured >= pol.min_tiles and int(in_place.sum()) < 2
+            changed = int(in_place.sum()) < 2 and self.ref_textured >= pol.min_tiles
             return FrameMotion(
                 index, float(med[0]) * k, float(med[1]) * k, 0.0, 1.0,
                 math.inf if changed else float(math.hypot(*med[:2])) * k,
@@ -406,7 +527,7 @@ class Registrar:
         measured = not shared or disp > pol.max_shift
         return FrameMotion(
             index, float(tx) * k, float(ty) * k, math.degrees(math.atan2(b, 1 + a)),
-            float(math.hypot(1 + a, b)), disp, float(np.median(s[inl, 2])), float(inl.mean()),
+            float(math.hypot(1 + a, b)), disp, _median(s[inl, 2]), float(inl.mean()),
             measured, brightness, drift,
         )  # fmt: skip
 

@@ -49,6 +49,7 @@ estimator is :mod:`rainset.registration`'s, the policy :mod:`rainset.motion`'s.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import logging
 import math
@@ -178,6 +179,51 @@ def _mean_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b * np.float32(gain)).mean())
 
 
+@functools.cache
+def _median_network(n: int) -> tuple[tuple[int, int], ...]:
+    """Compare-exchanges ``(i, j)``, ``i < j``, after which positions ``(n - 1) // 2`` and
+    ``n // 2`` of ``n`` values hold the middle ones in sorted order: Batcher's odd-even merge
+    sort on the next power of two (the positions past ``n`` taken as +inf, so that their
+    exchanges do nothing), less every exchange those two positions do not depend on
+    (113 for 25 values)."""
+    size = 1 << max(0, (n - 1).bit_length())
+    pairs, p = [], 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    need, kept = {(n - 1) // 2, n // 2}, []
+    for a, b in reversed([(a, b) for a, b in pairs if b < n]):
+        if a in need or b in need:
+            kept.append((a, b))
+            need |= {a, b}
+    return tuple(reversed(kept))
+
+
+def _stack_median(imgs: list[np.ndarray]) -> np.ndarray:
+    """``np.median(np.stack(imgs), axis=0).astype(np.float32)`` of uint8 images, the same
+    array, by a selection network of per-pixel minima and maxima: 0.2 ms for 25 images of
+    180 x 120 against 6.7 ms (numpy partitions every pixel's values apart)."""
+    n = len(imgs)
+    if imgs[0].dtype != np.uint8:
+        return np.median(np.stack(imgs), axis=0).astype(np.float32)
+    x = [img.copy() for img in imgs]
+    spare = np.empty_like(x[0])
+    for a, b in _median_network(n):
+        np.minimum(x[a], x[b], out=spare)
+        np.maximum(x[a], x[b], out=x[b])
+        x[a], spare = spare, x[a]
+    m = n // 2
+    if n % 2:
+        return x[m].astype(np.float32)
+    return (x[m - 1].astype(np.float32) + x[m]) * np.float32(0.5)  # exact: numpy's mean of two
+
+
 class StaticScorer:
     """Streaming per-frame scorer: feed frames in order, collect :class:`FrameScore` rows.
 
@@ -266,7 +312,9 @@ class StaticScorer:
                 cut = max(0.0, 1.0 - _aligned_ncc(self._prev, coarse))
             if cut > cfg.max_cut and _mean_difference(self._prev, coarse) < _CUT_LEVEL:
                 cut = 0.0  # featureless and unchanged: rain, not a different shot
-            m = self._reg.measure(img, index, fft, shared=index - self._ref_index <= SHARED)
+            m = self._reg.measure(
+                img, index, fft, shared=index - self._ref_index <= SHARED, brightness=brightness
+            )
             dx, dy, response, illumination = m.dx, m.dy, m.response, m.drift
             confidence = m.confidence if m.measured else 0.0
             moving = counts_as_moving(m, self._policy)
@@ -316,7 +364,7 @@ class StaticScorer:
             median = _median3(*imgs).astype(np.float32)
         else:
             pick = np.unique(np.linspace(0, n - 1, min(n, 25)).round().astype(int))
-            median = np.median(np.stack([imgs[i] for i in pick]), axis=0).astype(np.float32)
+            median = _stack_median([imgs[i] for i in pick])
         m_bright = float(median.mean())
         out = []
         for row, img in self._chunk:

@@ -270,9 +270,15 @@ def _index_present(stream, size: int) -> tuple[int, int]:
     return sum(e.pos + e.size <= size for e in entries), len(entries)
 
 
-def _decoded(path: Path) -> Iterator[tuple[int, float | None, object, int]]:
-    """Open and decode a video sequentially; see :func:`_decode_stream`."""
+def _decoded(path: Path, threads=None) -> Iterator[tuple[int, float | None, object, int]]:
+    """Open and decode a video sequentially; see :func:`_decode_stream`. ``threads``, when
+    given, maps the frame ``(width, height)`` to FFmpeg's decoding thread count (0: its own
+    choice)."""
     container, stream = _open_video(path)
+    if threads is not None:
+        count = threads(stream.codec_context.width, stream.codec_context.height)
+        if count:
+            stream.codec_context.thread_count = count
     with container:
         yield from _decode_stream(path, container, stream)
 

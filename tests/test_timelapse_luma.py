@@ -4,6 +4,8 @@ answers of the plain computations."""
 
 from __future__ import annotations
 
+import re
+
 import av
 import numpy as np
 import pytest
@@ -248,7 +250,13 @@ def test_decoding_ahead_raises_the_decoders_error_at_the_damage(structured, tmp_
         list(iter_decoded(cut))
     with pytest.raises(InputError) as ahead:
         list(iter_decoded(cut, ahead=2))
-    assert str(ahead.value) == str(plain.value)
+    # The same frame; the detail is the decoder's, which says more or less depending on its
+    # threads (decoding ahead leaves FFmpeg a thread fewer, see rainset._analysis_frames).
+    stem = str(plain.value).split("frame ")[0]
+    assert str(ahead.value).startswith(stem)
+    assert re.search(r"stops after frame (\d+)", str(ahead.value)).group(1) == re.search(
+        r"stops after frame (\d+)", str(plain.value)
+    ).group(1)
 
 
 def test_closing_early_stops_the_decoding_thread(structured):
