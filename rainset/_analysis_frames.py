@@ -26,7 +26,6 @@ swap a frame for one whose deviation was within a tenth of a level of it (realra
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from rainset._encode import encode_threads
 from rainset.registration import analysis_luma, halve
 from rainset.video import Source, _decoded, _image_frames, _resolve, _rotate, read_ahead
 
@@ -150,11 +150,7 @@ def _decoder_threads(ahead: int, width: int, height: int) -> int:
     """
     if ahead <= 0 or width * height > _SMALL_FRAME:
         return 0
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, encode_threads() - 1)  # encode_threads: the cores this process may use
 
 
 def _video(path: Path, ahead: int = 0) -> Iterator[DecodedFrame]:

@@ -94,7 +94,7 @@ def mean_level(img: np.ndarray) -> float:
 
 
 def _median(v: np.ndarray) -> float:
-    """``float(np.median(v))`` of a short 1-D float array without NaN, the same float (the
+    """``float(np.median(v))`` of a short 1-D float64 array without NaN, the same float (the
     middle value, or the mean of the two, ``(a + b) / 2`` as numpy takes it), without
     numpy's 10 us of overhead per call."""
     s = sorted(v.tolist())

@@ -210,8 +210,6 @@ def _stack_median(imgs: list[np.ndarray]) -> np.ndarray:
     array, by a selection network of per-pixel minima and maxima: 0.2 ms for 25 images of
     180 x 120 against 6.7 ms (numpy partitions every pixel's values apart)."""
     n = len(imgs)
-    if imgs[0].dtype != np.uint8:
-        return np.median(np.stack(imgs), axis=0).astype(np.float32)
     x = [img.copy() for img in imgs]
     spare = np.empty_like(x[0])
     for a, b in _median_network(n):

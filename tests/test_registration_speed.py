@@ -5,6 +5,7 @@ only when asked for, a cheaper small median, the pass's decoding threads."""
 from __future__ import annotations
 
 import math
+import os
 import tracemalloc
 
 import numpy as np
@@ -24,6 +25,7 @@ from rainset.registration import (
     _median,
     _peak_weight,
     _rfft2,
+    phase_shifts,
     textured_tiles,
 )
 
@@ -110,7 +112,9 @@ def test_registrar_gives_the_plain_computation_bit_for_bit(shape, fallback):
         fft = reg.transform(img)
         old_fft, _ = _old_transform(img)
         assert np.array_equal(fft, old_fft)
-        assert np.array_equal(reg.tile_shifts(img, fft), _old_phase_shifts(ref_fft, old_fft, tile))
+        old_shifts = _old_phase_shifts(ref_fft, old_fft, tile)
+        assert np.array_equal(reg.tile_shifts(img, fft), old_shifts)
+        assert np.array_equal(phase_shifts(ref_fft, old_fft, tile), old_shifts)  # fresh arrays
         m = reg.measure(img, i, fft)
         fresh = Registrar(policy, 2, shape)
         fresh.set_reference(imgs[0] if i < 5 else imgs[4])
@@ -184,7 +188,7 @@ def test_small_median_is_numpys(n):
 
 @pytest.mark.parametrize("cores, threads", [(1, 1), (2, 1), (16, 15)])
 def test_pass_decoder_leaves_a_core_to_the_scoring_of_small_frames(monkeypatch, cores, threads):
-    monkeypatch.setattr(af.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
     assert af._decoder_threads(8, 720, 480) == threads
     assert af._decoder_threads(8, 576, 720) == threads  # turned, or PAL
     assert af._decoder_threads(0, 720, 480) == 0  # decoding in the caller's thread: FFmpeg's
