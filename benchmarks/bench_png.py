@@ -67,6 +67,20 @@ def _mask(m: np.ndarray) -> np.ndarray:
     return m.astype(np.uint8) * np.uint8(255)
 
 
+def _rain_map(rendered) -> np.ndarray:
+    """The 16-bit rain map synth writes for a render."""
+    from rainset.synth import RAIN_MAP_SCALE
+
+    return np.clip(np.rint(rendered.rain / RAIN_MAP_SCALE), 0, 65535).astype(np.uint16)
+
+
+def _upscaled(path) -> np.ndarray:
+    """A bundled photo scaled up to 1024 x 2048 as bench_synth.py does (smooth: 4x horizontally)."""
+    from rainset import synth as S
+
+    return cv2.resize(S.load_photo(path), (2048, 1024), interpolation=cv2.INTER_CUBIC)
+
+
 def images(groups: tuple[str, ...], real_clips: int) -> dict[str, np.ndarray]:
     """name -> BGR (or grey / 16-bit) array as cv2.imencode gets it."""
     from rainset import synth as S
@@ -75,31 +89,26 @@ def images(groups: tuple[str, ...], real_clips: int) -> dict[str, np.ndarray]:
     from rainset.video import iter_frames, read_frames, write_video
 
     out: dict[str, np.ndarray] = {}
-    photo = S.load_photo(S.bundled_photos()[0].path)
-    smooth = cv2.resize(photo, (2048, 1024), interpolation=cv2.INTER_CUBIC)  # bench_synth's
+    smooth = _upscaled(S.bundled_photos()[0].path)  # bench_synth's
     if "synth" in groups:
         out["synth clean (4x upscale)"] = _bgr(smooth)
         for density in ("medium", "heavy"):
             r = S.render(smooth, S.sample_params(smooth.shape, rng=3, density=density))
             out[f"synth rainy {density}"] = _bgr(r.rainy)
             out[f"synth mask {density}"] = _mask(r.mask)
-            out[f"synth rain map 16-bit {density}"] = np.clip(
-                np.rint(r.rain / S.RAIN_MAP_SCALE), 0, 65535
-            ).astype(np.uint16)
+            out[f"synth rain map 16-bit {density}"] = _rain_map(r)
             out[f"synth residual {density}"] = _bgr(r.residual)
         for k, tier in S.lowpass_tiers(smooth).items():
             out[f"synth tier {k}x{k}"] = _bgr(tier)
     if "synth-photos" in groups:
         for i, ph in enumerate(S.bundled_photos()[1:]):
-            up = cv2.resize(S.load_photo(ph.path), (2048, 1024), interpolation=cv2.INTER_CUBIC)
+            up = _upscaled(ph.path)
             name = Path(ph.key).stem
             for density in ("light", "medium"):
                 r = S.render(up, S.sample_params(up.shape, rng=i, density=density))
                 out[f"{name} rainy {density}"] = _bgr(r.rainy)
                 out[f"{name} residual {density}"] = _bgr(r.residual)
-                out[f"{name} rain map 16-bit {density}"] = np.clip(
-                    np.rint(r.rain / S.RAIN_MAP_SCALE), 0, 65535
-                ).astype(np.uint16)
+                out[f"{name} rain map 16-bit {density}"] = _rain_map(r)
     if "synth-noisy" in groups:
         rng = np.random.default_rng(0)  # sensor noise, as a real photo has (the resize smooths it)
         noise = rng.normal(0, 2, smooth.shape).round().astype(np.int16)
@@ -218,8 +227,7 @@ def synth_dataset(n_photos: int) -> None:
     from rainset import synth as S
     from rainset.image import write_image
 
-    photo = S.load_photo(S.bundled_photos()[0].path)
-    clean = cv2.resize(photo, (2048, 1024), interpolation=cv2.INTER_CUBIC)
+    clean = _upscaled(S.bundled_photos()[0].path)
     by_folder: dict[str, list[int]] = {}
     worst = (0.0, "")
     with tempfile.TemporaryDirectory() as tmp:

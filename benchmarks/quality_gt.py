@@ -254,6 +254,7 @@ def main() -> None:
     rows = []  # dict per (photo, density, codec, n, method)
     cand = []  # dict per (photo, density, codec, n, method): score and true error
     shares = {}
+    rpca = not args.no_rpca and not args.score_only
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for photo, d, c, full, truth, share, touched in composites(
@@ -261,8 +262,7 @@ def main() -> None:
             cache=args.cache,
         ):
             shares.setdefault(d, []).append(share)
-            small_truth = downscale(truth) if not args.no_rpca else None
-            rpca = not args.no_rpca and not args.score_only
+            small_truth = downscale(truth) if rpca else None
             small_full = np.stack([downscale(f) for f in full]) if rpca else None  # each frame once, for every N
             for n in counts:
                 stack = full[:n]

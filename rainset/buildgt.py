@@ -6,7 +6,7 @@ camera, asks the reviewer, and writes accepted windows in the dataset format: th
 every rainy frame of the window and its rain mask (SPANet paper, Sec. 3; ARCHITECTURE.md
 sec. 2-3).
 
-About 670 lines, on purpose: the window loop (decode, grow on "more", motion check, review,
+About 640 lines, on purpose: the window loop (decode, grow on "more", motion check, review,
 write) is one piece of state that reads best in one place; the estimator, the motion policy,
 the format and the orchestration over many inputs (:mod:`rainset.pipelines.gt`) live elsewhere.
 """
@@ -211,6 +211,12 @@ def build_scene(
         yield Event("note", scene, message=note)
     writer.add_source(source, note=source_note or "user-supplied footage", sha256=source_sha256, scene=scene)
     frames = _Frames(source, opts.crop)
+    # Frame pairs encode on every core while the next window decodes and estimates. At most
+    # one window's pairs are outstanding (_flush waits for them before the next is handed
+    # over), and their arrays are views of that window's stack, held until then anyway.
+    pool = EncodePool(max_pending=opts.max_frames)
+    pending: list[tuple[list[Future], list[dict]]] = []
+    finished = False
     warm = None
     try:
         # While the first frames decode: scipy.fft for the static-camera check (imported on
@@ -229,16 +235,6 @@ def build_scene(
                 target=_warm_up_quietly, args=(opts,), name="rainset-warm-up", daemon=True
             )
             warm.start()
-    except BaseException:
-        frames.close()
-        raise
-    # Frame pairs encode on every core while the next window decodes and estimates. At most
-    # one window's pairs are outstanding (_flush waits for them before the next is handed
-    # over), and their arrays are views of that window's stack, held until then anyway.
-    pool = EncodePool(max_pending=opts.max_frames)
-    pending: list[tuple[list[Future], list[dict]]] = []
-    finished = False
-    try:
         for win in windows:
             frames.skip_to(win.start)
             yield from _build_window(
@@ -415,7 +411,7 @@ def _build_window(source, scene, win, frames, writer, review_log, reviewer, opts
         preview_rel = layout.gt_preview(scene, win.name, n)
         preview = writer.root / preview_rel
         if known is None and reviewer is not accept_reviewer:  # a reviewer may look at it now
-            write_image(preview, preview_sheet(used[0], result.image, title=title))
+            _write_preview(preview, used[0], result.image, title)
             preview_written = []
         else:  # drawn and encoded while the clean image is written
             preview_written = [pool.submit(_write_preview, preview, used[0], result.image, title)]

@@ -301,13 +301,10 @@ def png_params(image: np.ndarray, settings: dict | None = None) -> list[int]:
     for this image)."""
     settings = PNG_SETTINGS if settings is None else settings
     s = settings["grey" if image.ndim == 2 and image.dtype == np.uint8 else "color"]
-    strategy, flt = str(s["strategy"]), s["filter"]
     has_filter = hasattr(cv2, "IMWRITE_PNG_FILTER")  # OpenCV >= 4.11; before, its defaults
-    level = int(s["level"])
-    if has_filter and (not isinstance(flt, str) or s.get("fallback")):
-        level, flt = png_trial(image, s)
+    level, flt = png_trial(image, s) if has_filter else (int(s["level"]), s["filter"])
     params = [cv2.IMWRITE_PNG_COMPRESSION, level]
-    flag = getattr(cv2, _PNG_STRATEGY[strategy][0], None)
+    flag = getattr(cv2, _PNG_STRATEGY[str(s["strategy"])][0], None)
     if flag is not None:
         params += [cv2.IMWRITE_PNG_STRATEGY, flag]
     flag = getattr(cv2, _PNG_FILTER.get(str(flt), ""), None)

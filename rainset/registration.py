@@ -277,7 +277,11 @@ def tile_texture(img: np.ndarray) -> np.ndarray:
     levels per pixel. A median, so the rain a three-frame median leaves (a few per cent of
     the pixels) does not count as texture: a near-featureless wall under dense rain scores 2,
     textured scenes 4-40."""
-    t = _grid_tiles(img)
+    return _texture(_grid_tiles(img))
+
+
+def _texture(t: np.ndarray) -> np.ndarray:
+    """(K,) median of ``|d/dx| + |d/dy|`` of each of the (K, th, tw) tiles ``t``."""
     g = np.abs(np.diff(t, axis=2))[:, :-1, :] + np.abs(np.diff(t, axis=1))[:, :, :-1]
     return np.median(g.reshape(len(t), -1), axis=1)
 
@@ -306,9 +310,7 @@ def textured_tiles(img: np.ndarray, min_texture: float) -> np.ndarray:
     out = med >= min_texture
     near = np.abs(med - min_texture) < 0.01
     if near.any():  # tile_texture's float values, for these tiles only
-        tf = _grid_tiles(img)[near]
-        gf = np.abs(np.diff(tf, axis=2))[:, :-1, :] + np.abs(np.diff(tf, axis=1))[:, :, :-1]
-        out[near] = np.median(gf.reshape(len(gf), -1), axis=1) >= min_texture
+        out[near] = _texture(_grid_tiles(img)[near]) >= min_texture
     return out
 
 
