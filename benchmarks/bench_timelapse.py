@@ -22,6 +22,11 @@ Printed per input, over --repeat alternating runs of
   RGB frames    iter_frames through rainset.timelapse.StaticScorer and find_segments: the
                 analysis of RGB frames (the pairs pass before it read luma planes, and what
                 score_frames(iter_frames(...)) costs a library user)
+  pass decoding the pairs pass's decoding alone, no scoring: iter_decoded as the pass calls
+                it (its decoding thread, its FFmpeg thread count, its read-ahead) and each
+                frame's analysis luma. The pass decodes exactly this way, so it cannot take
+                less time; the gap between the two rows is what scoring costs, most of it
+                the decoding thread's slowdown while the scorer keeps the other core busy
 the median decode time per frame, the median time each analysis adds per frame, and the median
 of the per-repeat ratios analysis / decode-only, in wall time and in CPU time (all threads of
 the process: FFmpeg decodes with several). CPU time is the steadier number on a busy machine;
@@ -95,17 +100,33 @@ def pairs_pass(paths: list[Path], counts: dict[Path, int]) -> int:
     return n
 
 
+def pass_decoding(paths: list[Path], factors: dict[Path, int]) -> int:
+    from rainset._analysis_frames import iter_decoded
+    from rainset.pairs import _AHEAD
+
+    n = 0
+    for p in paths:
+        for frame in iter_decoded(p, ahead=_AHEAD):
+            frame.analysis_luma(factors[p])
+            n += 1
+    return n
+
+
 def measure(paths: list[Path], repeat: int) -> dict[str, dict[str, float]]:
     """Alternate decode-only and the analyses (which of them follows the decode run alternates
     too); medians of times and of the ratios of each analysis to the decode-only run of its
     repeat (so a load change on a shared machine hits both sides of a ratio)."""
+    from rainset.motion import MotionPolicy
     from rainset.video import probe
 
-    counts = {p: probe(p).frame_count for p in paths}
+    infos = {p: probe(p) for p in paths}
+    counts = {p: i.frame_count for p, i in infos.items()}
+    factors = {p: MotionPolicy().factor(i.height, i.width) for p, i in infos.items()}
     fns = {
         "decode": decode_only,
         "pairs pass": lambda ps: pairs_pass(ps, counts),
         "RGB frames": rgb_analysis,
+        "pass decoding": lambda ps: pass_decoding(ps, factors),
     }
     runs: dict[str, list[tuple[float, float]]] = {k: [] for k in fns}
     n = 0
@@ -149,13 +170,13 @@ def main() -> None:
             make_clip(clip, args.frames)
         inputs["synthetic 1080p"] = [clip]
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{'input':26s} {'analysis':10s} {'frames':>6s} {'decode ms/f':>11s} {'+analysis':>10s} "
+    print(f"{'input':26s} {'analysis':13s} {'frames':>6s} {'decode ms/f':>11s} {'+analysis':>10s} "
           f"{'wall ratio':>10s} {'CPU ratio':>9s}")  # fmt: skip
     for name, paths in inputs.items():
         decode_only(paths[:1])  # warm the page cache and the imports
         pairs_pass(paths[:1], {paths[0]: 0})
         for kind, m in measure(paths, args.repeat).items():
-            print(f"{name:26s} {kind:10s} {m['n']:6d} {m['decode_ms']:11.2f} {m['added_ms']:10.2f} "
+            print(f"{name:26s} {kind:13s} {m['n']:6d} {m['decode_ms']:11.2f} {m['added_ms']:10.2f} "
                   f"{m['wall']:10.2f} {m['cpu']:9.2f}")  # fmt: skip
     print("ratio = (decode + analysis) / decode-only; target <= 1.25 (analysis adds <= 25 %).")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

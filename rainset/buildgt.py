@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -39,7 +38,7 @@ from rainset.groundtruth import FrameStack, estimate_clean, warm_up
 from rainset.image import rain_mask, write_image
 from rainset.inputs import scene_id
 from rainset.options import AUTO_THRESHOLD, DENSITY, BuildOptions  # noqa: F401 - the options live there
-from rainset.registration import MotionMeter
+from rainset.registration import IMPORT_LOCK, MotionMeter, _pocketfft
 from rainset.review import (
     Candidate,
     Decision,
@@ -219,14 +218,10 @@ def build_scene(
     finished = False
     warm = None
     try:
-        # While the first frames decode: scipy.fft for the static-camera check (imported on
-        # first use, see rainset.registration), here and not in another thread while numba,
-        # loading the kernels, imports scipy too: two threads importing one package at once
-        # failed (KeyError: 'scipy'). The lock covers builds in several threads (the review
-        # page's lookahead).
-        if "scipy.fft" not in sys.modules:
-            with _IMPORTING:
-                import scipy.fft  # noqa: F401
+        # While the first frames decode: the FFT binding of the static-camera check
+        # (rainset.registration._pocketfft: loaded from its file, importing no package), here
+        # before the warm-up thread starts importing numba and scipy.
+        _pocketfft()
 
         if device == "cpu":
             # Kernels load while the first frames decode; joined below, so that no thread is
@@ -249,8 +244,9 @@ def build_scene(
             warm.join()
 
 
-#: Held while a build imports scipy.fft or loads the kernels (numba imports scipy).
-_IMPORTING = threading.Lock()
+#: Held while a build loads the kernels (numba imports scipy): rainset.registration's lock,
+#: which its scipy imports take.
+_IMPORTING = IMPORT_LOCK
 
 
 def _warm_up_quietly(opts: BuildOptions) -> None:

@@ -20,10 +20,15 @@ tuning (speed is measured across all of it) would be spread over several files.
 from __future__ import annotations
 
 import functools
+import importlib.machinery
+import importlib.util
 import itertools
 import math
+import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,12 +39,13 @@ from rainset.motion import MotionPolicy
 
 
 def _fft():
-    """``scipy.fft``, imported on first use: ~0.35 s of CPU that build-gt's start-up would
-    otherwise spend before decoding begins (numba, loading in a thread meanwhile, imports
-    scipy itself; issue 14)."""
-    import scipy.fft
-
-    return scipy.fft
+    """``scipy.fft``, imported on first use (under :data:`IMPORT_LOCK`): 0.13-0.35 s of CPU
+    that build-gt and pairs need not spend where scipy's pocketfft binding loads
+    (:func:`_pocketfft`)."""
+    if "scipy.fft" not in sys.modules:
+        with IMPORT_LOCK:
+            import scipy.fft  # noqa: F401
+    return sys.modules["scipy.fft"]
 
 
 @functools.cache
@@ -52,16 +58,51 @@ def _pocketfft():
     (tests/test_registration_speed.py), without their new output array per call: on a
     virtual machine every fresh page of a few-hundred-kB temporary costs a page fault of
     about 2 us, and the registrar's per-frame temporaries (tiles, spectra, correlations)
-    cost the pairs pass ~0.4 ms per 720 x 480 frame that way (issue 14)."""
-    try:
-        from scipy.fft._pocketfft import pypocketfft as pf
+    cost the pairs pass ~0.4 ms per 720 x 480 frame that way (issue 14).
 
+    The binding is loaded from its file (:func:`_load_binding`), not imported by name:
+    importing it runs ``scipy.fft``'s package first (scipy.special, the array-API layer:
+    0.13-0.24 s of CPU, on build-gt's main thread while the first window decodes) for a
+    module that needs none of it (3.6 ms)."""
+    try:
+        pf = _load_binding()
         probe = np.zeros((1, 4, 4), np.float32)
         spec = pf.r2c(probe, (1, 2), True, 0, np.empty((1, 4, 3), np.complex64), 1)
         pf.c2r(spec, (1, 2), 4, False, 2, np.empty((1, 4, 4), np.float32), 1)
     except Exception:  # noqa: BLE001 - another scipy: the public functions
         return None
     return pf
+
+
+#: The binding's module name in scipy (private: probed by :func:`_pocketfft`).
+_BINDING = "scipy.fft._pocketfft.pypocketfft"
+
+#: Held while a thread imports scipy by name (numba's kernel loading imports it too): two
+#: threads importing one package at once failed (KeyError: 'scipy'). build-gt's warm-up
+#: thread holds it while the kernels load.
+IMPORT_LOCK = threading.RLock()
+
+
+def _load_binding():
+    """The extension module :data:`_BINDING` from its file in scipy's folder, without
+    running the packages above it; the plain import (under :data:`IMPORT_LOCK`) where the
+    file is not where this scipy release keeps it."""
+    spec = importlib.util.find_spec("scipy")  # finds the package, does not import it
+    if spec is not None and spec.origin:
+        folder = Path(spec.origin).parent / "fft" / "_pocketfft"
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = folder / f"pypocketfft{suffix}"
+            if path.is_file():
+                loader = importlib.machinery.ExtensionFileLoader(_BINDING, str(path))
+                module = importlib.util.module_from_spec(
+                    importlib.util.spec_from_loader(_BINDING, loader)
+                )
+                loader.exec_module(module)
+                return module
+    with IMPORT_LOCK:
+        from scipy.fft._pocketfft import pypocketfft
+
+    return pypocketfft
 
 
 def _rfft2(tiles: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -225,21 +266,33 @@ def _phase_shifts(ref_fft, img_fft, shape, sigma: float, work: _Work | None) -> 
     cross *= np.divide(weight, mag, out=mag)
     r = _irfft2(cross, shape, None if work is None else work.corr)
     k, h, w = r.shape
-    peak = r.reshape(k, -1).argmax(axis=1)
-    py, px = np.divmod(peak, w)
+    flat = r.reshape(k, -1)
+    py, px = np.divmod(flat.argmax(axis=1), w)
     # The peak and its neighbours below/above and left/right, gathered at once: (K, 5).
-    ys = np.stack([py, (py - 1) % h, (py + 1) % h, py, py], axis=1)
-    xs = np.stack([px, px, px, (px - 1) % w, (px + 1) % w], axis=1)
-    v = r[np.arange(k)[:, None], ys, xs]
-    c = v[:, 0]
+    at = ((py[:, None] + _NEAR_Y) % h) * w + (px[:, None] + _NEAR_X) % w
+    v = flat.ravel().take(at + np.arange(0, k * h * w, h * w)[:, None])
+    out = np.empty((k, 3))
+    out[:, 2] = v[:, 0] / total
     # A parabola through the logarithms: y offsets in column 0, x offsets in column 1.
-    lg = np.log(np.maximum(v, 1e-12))
+    lg = np.log(np.maximum(v, 1e-12, out=v), out=v)
     lc, ll, lh = lg[:, :1], lg[:, 1::2], lg[:, 2::2]
     den = ll - 2 * lc + lh
-    off = np.where(den < 0, 0.5 * (ll - lh) / np.where(den < 0, den, -1.0), 0.0).clip(-1, 1)
-    f = np.stack([px, py], axis=1) + off[:, ::-1]
-    f = np.where(f > np.array([w / 2, h / 2]), f - np.array([w, h]), f)
-    return np.column_stack([f, c / total])
+    curved = den < 0
+    off = ll - lh
+    off *= 0.5
+    off /= np.where(curved, den, -1.0)
+    off[~curved] = 0.0
+    np.clip(off, -1, 1, out=off)
+    out[:, 0] = px + off[:, 1]
+    out[:, 1] = py + off[:, 0]
+    f = out[:, :2]
+    f -= np.where(f > (w / 2, h / 2), (w, h), 0)  # past half the tile: the other way round
+    return out
+
+
+#: The peak's neighbours in :func:`_phase_shifts`: itself, above, below, left, right.
+_NEAR_Y = np.array([0, -1, 1, 0, 0])
+_NEAR_X = np.array([0, 0, 0, -1, 1])
 
 
 @functools.lru_cache(maxsize=8)
@@ -337,19 +390,6 @@ def _pairs(n: int) -> np.ndarray:
     return _PAIRS[n]
 
 
-def _design(p: np.ndarray) -> np.ndarray:
-    """(2K, 4) rows of d = t + A p with A = [[a, -b], [b, a]] for points p (K, 2)."""
-    k = len(p)
-    m = np.zeros((2 * k, 4))
-    m[0::2, 0] = 1
-    m[0::2, 2] = p[:, 0]
-    m[0::2, 3] = -p[:, 1]
-    m[1::2, 1] = 1
-    m[1::2, 2] = p[:, 1]
-    m[1::2, 3] = p[:, 0]
-    return m
-
-
 def _apply(params: np.ndarray, p: np.ndarray) -> np.ndarray:
     tx, ty, a, b = params
     return np.stack([tx + a * p[:, 0] - b * p[:, 1], ty + b * p[:, 0] + a * p[:, 1]], axis=1)
@@ -383,9 +423,22 @@ def fit_tiles(
     best = ok[int(np.argmax(score))]
     if best.sum() < min_tiles:
         return None, inl
-    params = np.linalg.lstsq(_design(p[best]), d[best].reshape(-1), rcond=None)[0]
+    params = _similarity_lsq(pc[best], dc[best])
     inl[idx[best]] = True
     return params, inl
+
+
+def _similarity_lsq(p: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Least-squares ``(tx, ty, a, b)`` of ``d = t + z p`` for complex points ``p`` and shifts
+    ``d`` (``z = a + ib``), in closed form: ``z`` from the centred points, then ``t`` from the
+    means: the least-squares solution of the 2K x 4 real system ``d = t + [[a, -b], [b, a]] p``
+    to rounding (1e-13 px; tests/test_registration_speed.py solves that system), at a third of
+    ``np.linalg.lstsq``'s cost."""
+    pm, dm = p.mean(), d.mean()
+    q = p - pm
+    z = np.vdot(q, d - dm) / np.vdot(q, q).real
+    t = dm - z * pm
+    return np.array([t.real, t.imag, z.real, z.imag])
 
 
 @dataclass(frozen=True)

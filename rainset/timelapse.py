@@ -61,7 +61,6 @@ from typing import Literal
 
 import cv2
 import numpy as np
-import scipy.fft
 
 from rainset.fsutil import atomic_path
 from rainset.options import N_FRAMES, StaticConfig  # noqa: F401 - the options live there
@@ -71,6 +70,7 @@ from rainset.registration import (
     AnalysisStream,
     Registrar,
     _fast_len,  # noqa: F401
+    _fft,
     _grid_tiles,  # noqa: F401
     _median3,
     counts_as_moving,
@@ -144,10 +144,11 @@ def _aligned_ncc(a: np.ndarray, b: np.ndarray) -> float:
     """NCC of two images after undoing their whole-pixel shift (phase correlation), over the
     overlap; the plain NCC when the shift is over a quarter of the image or does not help."""
     h, w = a.shape
-    fa = scipy.fft.rfft2(a.astype(np.float32) - float(a.mean()))
-    fb = scipy.fft.rfft2(b.astype(np.float32) - float(b.mean()))
+    fft = _fft()  # scipy.fft, imported on the first such frame (rainset.registration)
+    fa = fft.rfft2(a.astype(np.float32) - float(a.mean()))
+    fb = fft.rfft2(b.astype(np.float32) - float(b.mean()))
     cross = fb * np.conj(fa)
-    r = scipy.fft.irfft2(cross / (np.abs(cross) + 1e-12), s=(h, w))
+    r = fft.irfft2(cross / (np.abs(cross) + 1e-12), s=(h, w))
     dy, dx = np.unravel_index(int(r.argmax()), r.shape)
     dy, dx = (dy - h if dy > h // 2 else dy), (dx - w if dx > w // 2 else dx)
     plain = _ncc(a, b)

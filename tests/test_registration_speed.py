@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -20,13 +22,17 @@ from rainset.motion import MotionPolicy
 from rainset.registration import (
     PEAK_SIGMA,
     Registrar,
+    _apply,
     _grid_tiles,
     _irfft2,
     _median,
     _peak_weight,
     _rfft2,
+    _similarity_lsq,
+    fit_tiles,
     phase_shifts,
     textured_tiles,
+    tile_centres,
 )
 
 
@@ -122,6 +128,58 @@ def test_registrar_gives_the_plain_computation_bit_for_bit(shape, fallback):
         if i == 4:  # a new run: this frame, from the spectrum in hand, becomes the reference
             reg.set_reference(img, fft)
             ref_fft = old_fft
+
+
+def _design(p):
+    """The fit's real linear system as it was solved (git 052c3cd, with np.linalg.lstsq):
+    rows of d = t + [[a, -b], [b, a]] p for points p (K, 2)."""
+    m = np.zeros((2 * len(p), 4))
+    m[0::2, 0] = m[1::2, 1] = 1
+    m[0::2, 2], m[0::2, 3] = p[:, 0], -p[:, 1]
+    m[1::2, 2], m[1::2, 3] = p[:, 1], p[:, 0]
+    return m
+
+
+def test_scoring_loads_the_fft_binding_without_importing_scipy_fft():
+    """The registrar's transforms load scipy's pocketfft binding from its file: scoring a
+    frame imports no scipy.fft package (0.13-0.24 s of CPU), and a later import of scipy.fft
+    gets the same module."""
+    code = (
+        "import sys, numpy as np\n"
+        "from rainset.motion import MotionPolicy\n"
+        "from rainset.registration import Registrar, _pocketfft\n"
+        "img = (np.arange(240 * 360) % 251).astype(np.uint8).reshape(240, 360)\n"
+        "reg = Registrar(MotionPolicy(), 2, img.shape)\n"
+        "reg.set_reference(img)\n"
+        "reg.measure(np.roll(img, 3, axis=1))\n"
+        "assert _pocketfft() is not None\n"
+        "assert 'scipy.fft' not in sys.modules, 'scipy.fft was imported'\n"
+        "from scipy.fft._pocketfft import pypocketfft\n"
+        "assert pypocketfft is _pocketfft()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_similarity_fit_is_the_least_squares_solution():
+    """The closed form gives np.linalg.lstsq's answer on every subset of tiles."""
+    rng = np.random.default_rng(5)
+    centres = tile_centres((240, 360))
+    for _ in range(300):
+        sel = rng.choice(9, int(rng.integers(2, 10)), replace=False)
+        p, d = centres[sel], rng.normal(0, 3, (len(sel), 2))
+        want = np.linalg.lstsq(_design(p), d.reshape(-1), rcond=None)[0]
+        got = _similarity_lsq(p[:, 0] + 1j * p[:, 1], d[:, 0] + 1j * d[:, 1])
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+
+
+def test_fit_tiles_recovers_a_similarity_past_two_outlying_tiles():
+    centres = tile_centres((240, 360))
+    true = np.array([1.5, -0.75, 0.002, -0.004])  # (tx, ty, a, b)
+    d = _apply(true, centres)
+    d[[2, 6]] += [[5.0, -3.0], [-4.0, 6.0]]  # two tiles on a passing car
+    params, inl = fit_tiles(centres, d, np.ones(9, bool), min_tiles=3)
+    assert inl.tolist() == [i not in (2, 6) for i in range(9)]
+    np.testing.assert_allclose(params, true, rtol=0, atol=1e-9)
 
 
 def test_the_reference_survives_the_next_transform():
