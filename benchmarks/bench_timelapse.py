@@ -121,7 +121,8 @@ def measure(paths: list[Path], repeat: int) -> dict[str, dict[str, float]]:
 
     infos = {p: probe(p) for p in paths}
     counts = {p: i.frame_count for p, i in infos.items()}
-    factors = {p: MotionPolicy().factor(i.height, i.width) for p, i in infos.items()}
+    policy = MotionPolicy()
+    factors = {p: policy.factor(i.height, i.width) for p, i in infos.items()}
     fns = {
         "decode": decode_only,
         "pairs pass": lambda ps: pairs_pass(ps, counts),

@@ -244,15 +244,10 @@ def build_scene(
             warm.join()
 
 
-#: Held while a build loads the kernels (numba imports scipy): rainset.registration's lock,
-#: which its scipy imports take.
-_IMPORTING = IMPORT_LOCK
-
-
 def _warm_up_quietly(opts: BuildOptions) -> None:
     """warm_up in a thread: a failure here shows again (and properly) on first real use."""
     try:
-        with _IMPORTING:
+        with IMPORT_LOCK:  # numba imports scipy: one thread at a time (rainset.registration)
             warm_up(select=opts.select, method=opts.method)
     except Exception as exc:  # noqa: BLE001 - reported by the estimate that follows
         log.debug("kernel warm-up failed: %s", exc)
